@@ -1,0 +1,65 @@
+# blackwell.vllm: the two commands of the README, and the pieces they are made of.
+#   make site   set up this machine, bring the lab up, run site.yml against inventories/lab
+#   make test   set up this machine, lint, unit tests, molecule scenarios against lab containers
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+VENV ?= .venv
+PY ?= python3.11
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PYTHONUNBUFFERED := 1
+SCENARIOS ?= default
+INVENTORY ?= inventories/lab
+
+.PHONY: setup apt venv lab-up lab-down lab-status site lint unit molecule test clean
+
+setup: apt venv
+
+apt: .cache/apt.done
+.cache/apt.done:
+	@mkdir -p .cache
+	@echo "==> apt: lxc debootstrap nftables openssh-client rsync"
+	@if [ "$$(id -u)" != 0 ]; then echo "make setup needs root (it installs LXC and creates containers)"; exit 1; fi
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lxc debootstrap nftables openssh-client rsync iproute2 >/dev/null
+	@touch $@
+
+venv: $(VENV)/.done
+$(VENV)/.done: requirements.txt
+	@echo "==> venv: $(VENV) from requirements.txt"
+	@command -v $(PY) >/dev/null || { echo "$(PY) not found: the controller needs Python 3.11+ (ansible-core 2.19)"; exit 1; }
+	$(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements.txt
+	@touch $@
+
+lab-up: setup
+	lab/lab up
+
+lab-down:
+	lab/lab down
+
+lab-status:
+	lab/lab status
+
+site: lab-up
+	@echo "==> site.yml against $(INVENTORY)"
+	time ansible-playbook site.yml -i $(INVENTORY)
+
+lint: venv
+	@echo "==> yamllint"
+	yamllint --strict .
+	@echo "==> ansible-lint (production profile)"
+	ansible-lint --offline
+
+unit: venv
+	@echo "==> unit tests"
+	pytest
+
+molecule: setup
+	@for s in $(SCENARIOS); do echo "==> molecule scenario $$s"; time molecule test -s $$s || exit 1; done
+
+test: setup lint unit molecule
+
+clean: lab-down
+	rm -rf $(VENV) .cache
