@@ -750,7 +750,7 @@ def probe(module, backend="auto", nvidia_smi_path=None, nvcc_path=None, ld_libra
             facts = probe_nvidia_smi(module, nvidia_smi)
         else:
             notes.append("nvidia-smi not found")
-            facts = empty_facts("none", "no NVIDIA GPU found (%s)" % "; ".join(notes))
+            facts = empty_facts("none", "; ".join(notes))
     facts["cuda_toolkit"] = probe_nvcc(module, nvcc_path)
     facts["nccl"] = probe_nccl(module, ld_library_path)
     host_summary(facts)
