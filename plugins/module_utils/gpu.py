@@ -504,8 +504,10 @@ def host_summary(facts):
     facts["capabilities"] = capabilities
     facts["capability"] = capabilities[0] if len(capabilities) == 1 and all(g["sm"] for g in gpus) else None
     facts["unified_memory"] = bool(gpus) and any(g["unified_memory"] for g in gpus)
-    driver = facts.get("driver_version")
-    facts["driver_branch"] = int(version_tuple(driver)[0]) if driver else None
+    try:
+        facts["driver_branch"] = int(version_tuple(facts.get("driver_version"))[0])
+    except (TypeError, ValueError):  # no driver, or a version of another shape
+        facts["driver_branch"] = None
     return facts
 
 

@@ -251,6 +251,14 @@ def test_host_summary_and_profiles():
     assert gpu.PROFILES["lab_cpu"]["min_gpus"] == 0
 
 
+def test_host_summary_with_an_odd_driver_version():
+    gpus, driver = gpu.parse_query_gpu_csv(lib.read("h100", "query_gpu.csv").replace("580.159.04", "r580_00"))
+    facts = gpu.empty_facts("nvidia_smi")
+    facts.update(gpus=gpus, driver_version=driver)
+    assert gpu.host_summary(facts)["driver_branch"] is None
+    assert gpu.host_summary(gpu.empty_facts())["driver_branch"] is None
+
+
 def test_validate_facts():
     with pytest.raises(ValueError, match="got list"):
         gpu.validate_facts([])
