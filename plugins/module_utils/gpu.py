@@ -847,6 +847,10 @@ def check_requirements(facts, spec, profile_name=None):
 
     # Driver: the profile's minimum and what each capability needs.
     driver = facts.get("driver_version")
+    try:
+        version_tuple(driver)
+    except ValueError:
+        driver = None  # unreadable: reported as unknown below
     need_driver, need_driver_why = spec.get("min_driver"), label
     for cap in caps:
         cap_driver = (CAPABILITY_NEEDS.get(cap) or {}).get("driver")

@@ -98,6 +98,14 @@ def test_capability_driver_minimum_beats_a_lower_profile_minimum(monkeypatch):
         in result["failures"]
 
 
+def test_unreadable_driver_version_is_reported(monkeypatch):
+    odd = facts(monkeypatch, "gb10")
+    odd["driver_version"] = "r580_00"
+    result, failed = check(monkeypatch, {"profile": "gb10", "gpu_info": odd})
+    assert failed and result["msg"] == ("driver version unknown; profile 'gb10' needs driver 580 or newer: "
+                                        "install the NVIDIA driver")
+
+
 def test_pair_profile_on_one_gpu(monkeypatch):
     result, failed = check(monkeypatch, {"profile": "rtx5090_pair", "gpu_info": facts(monkeypatch, "rtx_pro_6000")})
     assert failed
