@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+# Copyright: (c) 2026, blackwell.vllm maintainers
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""Is a vLLM service answering? Standard library only; runs with the system python3.
+
+    vllm_probe.py wait   --unit U --url URL [--slice 15] [--allow-restarts] [--journal 40]
+    vllm_probe.py verify --url URL --served-name NAME [--env-file F] [--max-tokens 8]
+
+wait: polls URL/health for up to --slice seconds and prints one JSON line. Exit 0 healthy,
+3 still loading (call again), 2 the unit failed or restarted (with the last journal lines).
+verify: /v1/models must list NAME and a completion must return tokens. Exit 0 or 1.
+The API key is read from the unit's environment file (VLLM_API_KEY=...), so it never appears
+on a command line or in Ansible's output.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+
+def api_key(env_file):
+    if not env_file:
+        return None
+    try:
+        with open(env_file) as f:
+            for line in f:
+                if line.startswith("VLLM_API_KEY="):
+                    value = line.split("=", 1)[1].strip()
+                    if len(value) >= 2 and value[0] == value[-1] == '"':
+                        value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+                    return value or None
+    except OSError:
+        return None
+    return None
+
+
+def request(url, key=None, body=None, timeout=10):
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = "Bearer " + key
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        raw = resp.read()
+        return resp.status, raw
+
+
+def unit_state(unit):
+    out = subprocess.run(["systemctl", "show", unit, "-p", "ActiveState,SubState,NRestarts,MainPID,Result,ActiveEnterTimestampMonotonic"],
+                         capture_output=True, text=True).stdout
+    state = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    state["NRestarts"] = int(state.get("NRestarts") or 0)
+    since = int(state.get("ActiveEnterTimestampMonotonic") or 0)
+    # Both clocks are CLOCK_MONOTONIC: seconds since systemd (re)started the unit.
+    state["since_start"] = round(time.monotonic() - since / 1e6, 1) if since else None
+    return state
+
+
+def journal(unit, lines):
+    res = subprocess.run(["journalctl", "-u", unit, "-n", str(lines), "--no-pager", "-o", "short-iso"],
+                         capture_output=True, text=True)
+    return res.stdout.splitlines()
+
+
+def cmd_wait(args):
+    t0 = time.monotonic()
+    last_error = None
+    while True:
+        try:
+            status, _ = request(args.url.rstrip("/") + "/health", timeout=5)
+            if status == 200:
+                st = unit_state(args.unit)
+                print(json.dumps({"state": "healthy", "unit": args.unit, "active": st.get("ActiveState"),
+                                  "restarts": st["NRestarts"], "main_pid": st.get("MainPID"),
+                                  "seconds_since_start": st["since_start"]}))
+                return 0
+            last_error = "HTTP %s" % status
+        except (urllib.error.URLError, OSError) as exc:
+            last_error = str(getattr(exc, "reason", exc))
+        st = unit_state(args.unit)
+        broken = (st.get("ActiveState") in ("failed", "inactive")
+                  or st.get("SubState") == "auto-restart"
+                  or (st["NRestarts"] > 0 and not args.allow_restarts))
+        if broken:
+            print(json.dumps({"state": "failed", "unit": args.unit, "active": st.get("ActiveState"),
+                              "sub": st.get("SubState"), "result": st.get("Result"), "restarts": st["NRestarts"],
+                              "last_error": last_error, "journal": journal(args.unit, args.journal)}))
+            return 2
+        if time.monotonic() - t0 >= args.slice:
+            print(json.dumps({"state": "loading", "unit": args.unit, "active": st.get("ActiveState"),
+                              "sub": st.get("SubState"), "seconds_since_start": st["since_start"],
+                              "last_error": last_error}))
+            return 3
+        time.sleep(2)
+
+
+def cmd_verify(args):
+    key = api_key(args.env_file)
+    base = args.url.rstrip("/")
+    out = {"url": base, "served_name": args.served_name, "auth": bool(key)}
+    try:
+        _, raw = request(base + "/v1/models", key)
+        ids = [m.get("id") for m in json.loads(raw).get("data", [])]
+        out["models"] = ids
+        if args.served_name not in ids:
+            out["error"] = "/v1/models does not list %r" % args.served_name
+            print(json.dumps(out))
+            return 1
+        t = time.monotonic()
+        _, raw = request(base + "/v1/completions", key, {
+            "model": args.served_name, "prompt": args.prompt, "max_tokens": args.max_tokens,
+            "temperature": 0, "ignore_eos": True}, timeout=120)
+        out["completion_seconds"] = round(time.monotonic() - t, 3)
+        res = json.loads(raw)
+        out["completion_tokens"] = (res.get("usage") or {}).get("completion_tokens", 0)
+        out["text"] = ((res.get("choices") or [{}])[0].get("text") or "")[:80]
+        if not out["completion_tokens"]:
+            out["error"] = "the completion returned no tokens"
+            print(json.dumps(out))
+            return 1
+        if key:
+            try:
+                request(base + "/v1/models", None)
+                out["error"] = "the API answers without the API key"
+                print(json.dumps(out))
+                return 1
+            except urllib.error.HTTPError as exc:
+                out["unauthenticated_status"] = exc.code
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        out["error"] = "%s: %s" % (type(exc).__name__, exc)
+        print(json.dumps(out))
+        return 1
+    print(json.dumps(out))
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    w = sub.add_parser("wait")
+    w.add_argument("--unit", required=True)
+    w.add_argument("--url", required=True)
+    w.add_argument("--slice", type=float, default=15)
+    w.add_argument("--allow-restarts", action="store_true")
+    w.add_argument("--journal", type=int, default=40)
+    v = sub.add_parser("verify")
+    v.add_argument("--url", required=True)
+    v.add_argument("--served-name", required=True)
+    v.add_argument("--env-file")
+    v.add_argument("--max-tokens", type=int, default=8)
+    v.add_argument("--prompt", default="The quick brown fox")
+    args = ap.parse_args()
+    return cmd_wait(args) if args.cmd == "wait" else cmd_verify(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
