@@ -82,9 +82,11 @@ def cmd_wait(args):
         except (urllib.error.URLError, OSError) as exc:
             last_error = str(getattr(exc, "reason", exc))
         st = unit_state(args.unit)
-        broken = (st.get("ActiveState") in ("failed", "inactive")
-                  or st.get("SubState") == "auto-restart"
-                  or (st["NRestarts"] > 0 and not args.allow_restarts))
+        if args.allow_restarts:  # systemd is expected to bring it back: only a unit that gave up is broken
+            broken = st.get("ActiveState") == "failed"
+        else:  # a deploy: an exit, a restart or a stop means this start failed
+            broken = (st.get("ActiveState") in ("failed", "inactive")
+                      or st.get("SubState") == "auto-restart" or st["NRestarts"] > 0)
         if broken:
             print(json.dumps({"state": "failed", "unit": args.unit, "active": st.get("ActiveState"),
                               "sub": st.get("SubState"), "result": st.get("Result"), "restarts": st["NRestarts"],
