@@ -311,6 +311,23 @@ def qsfp_renderer(requested="auto", networkd="not-found", networkmanager="not-fo
                              "node; install systemd-networkd or set qsfp_network_renderer" % (networkmanager, networkd))
 
 
+def qsfp_apply_commands(links, renderer, nm_prefix="netplan-"):
+    """The commands that bring a freshly generated netplan configuration to the QSFP links only.
+
+    Never `netplan apply`: it restarts the renderer and every link it owns, the management link
+    too. networkd: reload the files, reconfigure each QSFP link. NetworkManager: reload the
+    profiles, activate netplan's profile (named nm_prefix + interface) on each QSFP link.
+    """
+    if renderer not in RENDERERS:
+        raise AnsibleFilterError("qsfp_apply_commands: renderer must be networkd or NetworkManager, got %r" % (renderer,))
+    names = [link["name"] if isinstance(link, Mapping) else link for link in links]
+    q = shlex.quote
+    if renderer == "networkd":
+        return ["networkctl reload"] + ["networkctl reconfigure %s" % q(n) for n in names]
+    return ["nmcli connection reload"] + ["nmcli connection up id %s ifname %s" % (q(nm_prefix + n), q(n))
+                                          for n in names]
+
+
 def qsfp_rollback_commands(states, renderer, netplan_file, backup_file=None, nm_connections=None, settle_seconds=15):
     """Shell commands that bring back the QSFP links recorded in states ({interface: qsfp_link_states entry}).
 
@@ -397,6 +414,7 @@ class FilterModule(object):
             "qsfp_link_states": qsfp_link_states,
             "qsfp_drift": qsfp_drift,
             "qsfp_renderer": qsfp_renderer,
+            "qsfp_apply_commands": qsfp_apply_commands,
             "qsfp_rollback_commands": qsfp_rollback_commands,
             "qsfp_describe": qsfp_describe,
             "qsfp_state_diff": qsfp_state_diff,

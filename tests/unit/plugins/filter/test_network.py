@@ -243,6 +243,21 @@ def test_renderer_refusals(requested, networkd, nm, message):
         nf.qsfp_renderer(requested, networkd, nm)
 
 
+# ------------------------------------------------------------ apply commands
+def test_apply_reconfigures_only_the_qsfp_links():
+    links = [link(), link("enp1s0f1np1", "192.168.101.10/24")]
+    assert nf.qsfp_apply_commands(links, "networkd") == [
+        "networkctl reload", "networkctl reconfigure enp1s0f0np0", "networkctl reconfigure enp1s0f1np1"]
+    assert nf.qsfp_apply_commands(links, "NetworkManager") == [
+        "nmcli connection reload",
+        "nmcli connection up id netplan-enp1s0f0np0 ifname enp1s0f0np0",
+        "nmcli connection up id netplan-enp1s0f1np1 ifname enp1s0f1np1"]
+    for renderer in ("networkd", "NetworkManager"):
+        assert not any("netplan apply" in c or "restart" in c for c in nf.qsfp_apply_commands(links, renderer))
+    with pytest.raises(AnsibleFilterError, match="renderer"):
+        nf.qsfp_apply_commands(links, "auto")
+
+
 # ------------------------------------------------------------ revert commands
 def test_networkd_revert_without_a_previous_file_restores_the_exact_runtime_state():
     states = nf.qsfp_link_states(IP_JSON, ["enp1s0f0np0"])
@@ -294,5 +309,5 @@ def test_revert_commands_quote_what_they_are_given():
 def test_the_plugin_exports_every_filter():
     names = nf.FilterModule().filters()
     assert set(names) == {"qsfp_interface_problems", "qsfp_link_problems", "qsfp_peers", "qsfp_inventory",
-                          "qsfp_link_states", "qsfp_drift", "qsfp_renderer", "qsfp_rollback_commands",
+                          "qsfp_link_states", "qsfp_drift", "qsfp_renderer", "qsfp_apply_commands", "qsfp_rollback_commands",
                           "qsfp_describe", "qsfp_state_diff"}
