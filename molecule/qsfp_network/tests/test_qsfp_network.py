@@ -106,6 +106,15 @@ def test_no_rollback_is_pending(host):
     assert not host.file(f"{STATE}/armed").exists
 
 
+def test_a_reboot_during_a_change_reverts_it(host):
+    # The transient timer dies with a reboot; this unit reverts at boot while the change is unconfirmed.
+    unit = host.service("blackwell-qsfp-rollback-boot.service")
+    assert unit.is_enabled
+    content = host.file("/etc/systemd/system/blackwell-qsfp-rollback-boot.service").content_string
+    assert f"ConditionPathExists={STATE}/armed" in content
+    assert f"{STATE}/qsfp-rollback revert" in content
+
+
 def test_networkd_owns_the_qsfp_link_only(host):
     svc = host.service("systemd-networkd")
     assert svc.is_running and svc.is_enabled
