@@ -67,8 +67,13 @@ def _as_mtu(value):
         return None
 
 
-def qsfp_interface_problems(links, node, mtu_min=MTU_MIN, mtu_max=MTU_MAX, variable="qsfp_network_interfaces"):
-    """One node's QSFP link list -> a list of sentences, each naming the node, the variable and the value."""
+def qsfp_interface_problems(links, node, mtu_min=MTU_MIN, mtu_max=MTU_MAX, variable="qsfp_network_interfaces",
+                            management=None):
+    """One node's QSFP link list -> a list of sentences, each naming the node, the variable and the value.
+
+    management: the node's management address (ansible_host); a QSFP subnet that holds it would
+    take the management traffic off the management link.
+    """
     _need_netaddr("qsfp_interface_problems")
     if not isinstance(links, (list, tuple)) or not links:
         return ["%s: %s=%r must be a non-empty list of {name, address, mtu}" % (node, variable, links)]
@@ -90,9 +95,13 @@ def qsfp_interface_problems(links, node, mtu_min=MTU_MIN, mtu_max=MTU_MAX, varia
             problems.append("%s: %s.name=%r appears twice" % (node, where, name))
         names.append(name)
         address = link.get("address")
-        if _interface(address) is None:
+        ip = _interface(address)
+        if ip is None:
             problems.append("%s: %s.address=%r is not an IPv4 host address with its prefix, e.g. 192.168.100.10/24"
                             % (node, where, address))
+        elif management and netaddr.valid_ipv4(str(management)) and netaddr.IPAddress(str(management)) in ip.cidr:
+            problems.append("%s: %s.address=%r puts the management address ansible_host=%s inside the QSFP subnet %s; "
+                            "management traffic would leave over QSFP" % (node, where, address, management, ip.cidr))
         mtu = _as_mtu(link.get("mtu"))
         if mtu is None or not mtu_min <= mtu <= mtu_max:
             problems.append("%s: %s.mtu=%r must be a whole number within %d-%d"

@@ -71,6 +71,15 @@ def test_the_mtu_bounds_are_inclusive_and_configurable():
     assert nf.qsfp_interface_problems([link(mtu=9000)], "n", 1280, 8000)[0].endswith("within 1280-8000")
 
 
+def test_the_qsfp_subnet_must_not_hold_the_management_address():
+    problems = nf.qsfp_interface_problems([link(address="10.233.12.99/24")], "spark-2", management="10.233.12.11")
+    assert problems == ["spark-2: qsfp_network_interfaces[0].address='10.233.12.99/24' puts the management address "
+                        "ansible_host=10.233.12.11 inside the QSFP subnet 10.233.12.0/24; management traffic would "
+                        "leave over QSFP"]
+    assert nf.qsfp_interface_problems([link()], "spark-2", management="10.233.12.11") == []
+    assert nf.qsfp_interface_problems([link()], "spark-2", management="spark-2.example.org") == []
+
+
 def test_a_list_is_required_and_names_are_unique():
     assert "non-empty list" in nf.qsfp_interface_problems([], "n")[0]
     assert "non-empty list" in nf.qsfp_interface_problems("enp1s0f0np0", "n")[0]
