@@ -17,7 +17,7 @@ description:
     restores the file as installed.
   - Guarded. Where the vLLM version is older than the layout a patch is written for, or an anchor
     line is not found exactly once, the patch is skipped with a warning and the file is not touched.
-  - With I(python), checks that the patched code is what runs, in that interpreter: the imported
+  - With I(python), checks that the patched code is what runs in that interpreter. The imported
     module is the patched file, its source holds the block, and (for C(cutlass_fp8)) the functions
     return False when the platform reports capability 12.1.
 version_added: "0.1.0"
