@@ -80,6 +80,7 @@ def test_committed_lab_inventory_matches_the_default_lab(lab, tmp_path):
     root = os.path.join(os.path.dirname(LAB), "..", "inventories", "lab")
     committed = yaml.safe_load(open(os.path.join(root, "hosts.yml")))
     group_vars = yaml.safe_load(open(os.path.join(root, "group_vars", "all", "main.yml")))
+    group_vars.update(yaml.safe_load(open(os.path.join(root, "group_vars", "blackwell_nodes", "connection.yml"))))
 
     def hosts(inv):
         out = {}
