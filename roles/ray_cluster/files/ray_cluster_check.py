@@ -157,9 +157,24 @@ def main(argv=None):
 
     if not args.nodes_only and not errors:
         report = ray.remote(num_cpus=0)(node_report)
-        refs = [report.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote()
-                for n in nodes]
-        out["tasks"] = ray.get(refs, timeout=120)
+        task_deadline = time.monotonic() + args.wait
+        while True:
+            # Just after a raylet restart Ray may still list the dead node's ID for its address:
+            # a task pinned to it is unschedulable. Read the nodes again and retry until --wait.
+            try:
+                refs = [report.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote()
+                        for n in nodes]
+                out["tasks"] = ray.get(refs, timeout=120)
+                break
+            except ray.exceptions.TaskUnschedulableError:
+                if time.monotonic() >= task_deadline:
+                    raise
+                time.sleep(1)
+                fresh = alive_nodes(ray)
+                if sorted(n["NodeManagerAddress"] for n in fresh) == expected:
+                    nodes = fresh
+        out["nodes"] = [{"address": n["NodeManagerAddress"], "node_id": n["NodeID"], "hostname": n.get("NodeManagerHostname"),
+                         "resources": n.get("Resources", {})} for n in nodes]
         for node, task in zip(nodes, out["tasks"]):
             if task["node_id"] != node["NodeID"]:
                 errors.append("the task pinned to %s ran on node %s" % (node["NodeManagerAddress"], task["node_id"]))
