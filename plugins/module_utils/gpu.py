@@ -543,6 +543,16 @@ class ProbeFailure(Exception):
         self.msg = msg
         self.details = kwargs
 
+    def fail(self, module):
+        """Fail `module` with this probe's message; a missing optional library is named as such."""
+        from ansible.module_utils.basic import missing_required_lib
+
+        details = dict(self.details)
+        missing = details.pop("missing_lib", None)
+        if missing:
+            module.fail_json(msg=missing_required_lib(missing, reason="backend=nvml") + " " + self.msg)
+        module.fail_json(msg=self.msg, **details)
+
 
 def import_pynvml():
     """Import nvidia-ml-py's `pynvml` lazily (it is optional). Returns (module, error_text)."""

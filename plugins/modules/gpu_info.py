@@ -222,7 +222,7 @@ ansible_facts:
           type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.blackwell.vllm.plugins.module_utils.gpu import (
     FACTS_NAME,
@@ -250,11 +250,7 @@ def main():
             ld_library_path=module.params["ld_library_path"],
         )
     except ProbeFailure as exc:
-        details = dict(exc.details)
-        missing = details.pop("missing_lib", None)
-        if missing:
-            module.fail_json(msg=missing_required_lib(missing, reason="backend=nvml") + " " + exc.msg)
-        module.fail_json(msg=exc.msg, **details)
+        exc.fail(module)
     module.exit_json(changed=False, probe_seconds=round(seconds, 4), ansible_facts={FACTS_NAME: facts})
 
 

@@ -151,7 +151,7 @@ capabilities:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.blackwell.vllm.plugins.module_utils.gpu import (
     PROFILES,
@@ -234,11 +234,7 @@ def main():
                                  nvidia_smi_path=module.params["nvidia_smi_path"],
                                  nvcc_path=module.params["nvcc_path"])
         except ProbeFailure as exc:
-            details = dict(exc.details)
-            missing = details.pop("missing_lib", None)
-            if missing:
-                module.fail_json(msg=missing_required_lib(missing, reason="backend=nvml") + " " + exc.msg)
-            module.fail_json(msg=exc.msg, **details)
+            exc.fail(module)
     else:
         try:
             validate_facts(facts)
