@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.blackwell.vllm.plugins.module_utils.gpu import capability_parts
+from ansible_collections.blackwell.vllm.plugins.module_utils.capability import capability_parts
 
 VARIANTS = ("", "a", "f")
 

@@ -224,11 +224,8 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.blackwell.vllm.plugins.module_utils.gpu import (
-    FACTS_NAME,
-    ProbeFailure,
-    probe,
-)
+from ansible_collections.blackwell.vllm.plugins.module_utils.gpu_parsers import FACTS_NAME
+from ansible_collections.blackwell.vllm.plugins.module_utils.gpu_probe import ProbeFailure, probe
 
 
 def main():

@@ -24,13 +24,13 @@ author:
 options:
   profile:
     description:
-      - A named profile. Options given explicitly override the profile's values.
-      - V(gb10) (sm_121, driver 580, 1 GPU), V(rtx5090), V(rtx_pro_6000), V(rtx5060ti) (sm_120, driver 570, 1 GPU),
-        V(rtx5090_pair) (sm_120, 2 GPUs), V(blackwell) (sm_120 or sm_121), V(hopper) (sm_90, driver 535),
-        V(lab_cpu) (no GPU needed, no toolkit needed).
+      - A profile of the collection's hardware profile table (C(plugins/module_utils/hardware_profiles.py);
+        C(ansible-doc -t filter blackwell.vllm.hardware_profiles) describes it), such as V(gb10), V(rtx5090_pair),
+        V(lab_cpu) (no GPU needed, no toolkit needed) or V(blackwell) (any Blackwell capability, a check only).
+        Its capabilities, driver branch, GPU count and toolkit need come from the table.
+      - Options given explicitly override the profile's values.
       - One of O(profile), O(allowed_capabilities), O(min_driver), O(min_gpus) or O(max_gpus) is required.
     type: str
-    choices: [gb10, rtx5090, rtx5090_pair, rtx_pro_6000, rtx5060ti, blackwell, hopper, lab_cpu]
   allowed_capabilities:
     description:
       - Capabilities allowed, as C(sm_121), C(12.1) or C(121). An empty list allows any capability.
@@ -153,14 +153,13 @@ capabilities:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.blackwell.vllm.plugins.module_utils.gpu import (
-    PROFILES,
-    ProbeFailure,
+from ansible_collections.blackwell.vllm.plugins.module_utils.capability import normalize_capability, version_tuple
+from ansible_collections.blackwell.vllm.plugins.module_utils.gpu_probe import ProbeFailure, probe
+from ansible_collections.blackwell.vllm.plugins.module_utils.gpu_requirements import (
     check_requirements,
-    normalize_capability,
-    probe,
+    profile_names,
+    profile_requirements,
     validate_facts,
-    version_tuple,
 )
 
 SPEC_KEYS = ("allowed_capabilities", "min_driver", "min_gpus", "max_gpus", "uniform_capability",
@@ -173,12 +172,13 @@ def build_spec(module):
     name = params["profile"]
     if name is None and all(params[key] is None for key in ("allowed_capabilities", "min_driver", "min_gpus", "max_gpus")):
         module.fail_json(msg="give a profile (%s) or at least one of allowed_capabilities, min_driver, min_gpus, max_gpus"
-                         % ", ".join(sorted(PROFILES)))
+                         % ", ".join(profile_names()))
     spec = {"allowed_capabilities": [], "min_driver": None, "min_gpus": 1, "max_gpus": None,
             "uniform_capability": True, "require_toolkit": True, "min_toolkit": {}}
     if name is not None:
-        spec.update({key: value for key, value in PROFILES[name].items() if key in spec})
-        spec["allowed_capabilities"] = list(spec["allowed_capabilities"])
+        if name not in profile_names():
+            module.fail_json(msg="profile: %r is not a hardware profile; use one of %s" % (name, ", ".join(profile_names())))
+        spec.update(profile_requirements(name))
     for key in SPEC_KEYS:
         if params[key] is not None:
             spec[key] = params[key]
@@ -211,7 +211,7 @@ def build_spec(module):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            profile=dict(type="str", choices=sorted(PROFILES)),
+            profile=dict(type="str"),
             allowed_capabilities=dict(type="list", elements="str"),
             min_driver=dict(type="str"),
             min_gpus=dict(type="int"),

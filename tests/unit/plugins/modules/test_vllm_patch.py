@@ -10,8 +10,7 @@ import sys
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
+import harness as lib
 
 from ansible_collections.blackwell.vllm.plugins.modules import vllm_patch as mod
 
@@ -20,35 +19,8 @@ W8A8 = "vllm/model_executor/layers/quantization/utils/w8a8_utils.py"
 FP8 = "vllm/model_executor/layers/fused_moe/oracle/fp8.py"
 
 
-class Done(Exception):
-    def __init__(self, result, failed):
-        super().__init__(result)
-        self.result, self.failed = result, failed
-
-
 def run(monkeypatch, args, check_mode=False, diff=False):
-    def exit_json(self, **kw):
-        kw.setdefault("changed", False)
-        kw["warnings"] = list(getattr(self, "_bw_warnings", []))
-        raise Done(kw, False)
-
-    def fail_json(self, msg, **kw):
-        kw.update(failed=True, msg=msg)
-        raise Done(kw, True)
-
-    def warn(self, text):
-        self.__dict__.setdefault("_bw_warnings", []).append(text)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, "warn", warn)
-    args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
-    with patch_module_args(args):
-        try:
-            mod.main()
-        except Done as done:
-            return done.result, done.failed
-    pytest.fail("no exit_json/fail_json")
+    return lib.run_module(mod.main, args, monkeypatch, check_mode=check_mode, diff=diff)
 
 
 @pytest.fixture

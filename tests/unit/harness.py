@@ -1,7 +1,11 @@
-"""Helpers for the GPU tests: fixtures, a replaying run_command, a fake pynvml, and a module runner.
+"""The one harness of the unit tests (imported as ``harness``; pytest.ini puts tests/unit on the path).
 
-The fixtures live in tests/fixtures/gpu/<name>/ (see the README there): recorded ones were read on
-a real GPU; reconstructed ones say so in their meta.yml.
+- ``run_module``: run a module's main() in-process and get (result, failed) back, with check mode,
+  diff, a stand-in run_command / get_bin_path and the module's warnings in result["warnings"].
+- ``run_gpu_module``: the same for gpu_info / gpu_requirements, with the host's GPU tools answered
+  from a fixture folder (``Replay``) and NVML from a fake pynvml (``fake_pynvml``).
+- The GPU fixtures: tests/fixtures/gpu/<name>/ (see the README there); recorded ones were read on
+  a real GPU, reconstructed ones say so in their meta.yml.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ import yaml
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.blackwell.vllm.plugins.module_utils import gpu
+from ansible_collections.blackwell.vllm.plugins.module_utils import gpu_probe
 
-FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "gpu"
+REPO = pathlib.Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "gpu"
 NVIDIA_SMI = "/usr/bin/nvidia-smi"
 NVCC = "/usr/local/cuda/bin/nvcc"
 LDCONFIG = "/sbin/ldconfig"
@@ -196,41 +201,33 @@ class ModuleFail(Exception):
         self.result = result
 
 
-def _exit_json(self, **kwargs):
-    kwargs.setdefault("changed", False)
-    raise ModuleExit(kwargs)
-
-
-def _fail_json(self, msg, **kwargs):
-    kwargs["failed"] = True
-    kwargs["msg"] = msg
-    raise ModuleFail(kwargs)
-
-
-def run_module(main, args, monkeypatch, replay=None, pynvml=None, pynvml_error="No module named 'pynvml'",
-               bins=None, realpaths=None, machine="x86_64", check_mode=False, missing_files=()):
+def run_module(main, args, monkeypatch, check_mode=False, diff=False, run_command=None, get_bin_path=None):
     """Run a module's main() with args; return (result, failed).
 
-    replay: a Replay for run_command; pynvml: a fake_pynvml() or None (not importable);
-    bins: {tool: path or None} for get_bin_path (default: nvidia-smi, nvcc and ldconfig present).
-    missing_files: paths that are not executable files (every other path given is).
+    run_command: a callable(argv, **kwargs) -> (rc, out, err) standing in for AnsibleModule.run_command
+    (default: the real one); get_bin_path: a callable(name) -> path or None.
+    result["warnings"] holds what the module passed to module.warn().
     """
-    paths = {"nvidia-smi": NVIDIA_SMI, "nvcc": NVCC, "ldconfig": LDCONFIG}
-    paths.update(bins or {})
-    replay = replay or Replay(None)
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", _exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", _fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, args, **kw: replay(args, **kw))
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
-                        lambda self, name, required=False, opt_dirs=None: paths.get(name))
-    monkeypatch.setattr(gpu, "import_pynvml", lambda: (pynvml, None if pynvml else pynvml_error))
-    monkeypatch.setattr(gpu, "_realpath", lambda p: (realpaths or {}).get(p, p))
-    monkeypatch.setattr(gpu, "_machine", lambda: machine)
-    monkeypatch.setattr(gpu, "_executable", lambda p: p not in missing_files)
-    monkeypatch.delenv("LD_LIBRARY_PATH", raising=False)
-    args = dict(args)
-    if check_mode:
-        args["_ansible_check_mode"] = True
+    warnings = []
+
+    def exit_json(self, **kwargs):
+        kwargs.setdefault("changed", False)
+        kwargs["warnings"] = list(warnings)
+        raise ModuleExit(kwargs)
+
+    def fail_json(self, msg, **kwargs):
+        kwargs.update(failed=True, msg=msg, warnings=list(warnings))
+        raise ModuleFail(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, text: warnings.append(text))
+    if run_command is not None:
+        monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: run_command(argv, **kw))
+    if get_bin_path is not None:
+        monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
+                            lambda self, name, required=False, opt_dirs=None: get_bin_path(name))
+    args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
     with patch_module_args(args):
         try:
             main()
@@ -240,3 +237,22 @@ def run_module(main, args, monkeypatch, replay=None, pynvml=None, pynvml_error="
             return failed.result, True
     pytest.fail("module returned without exit_json or fail_json")
     return None, None
+
+
+def run_gpu_module(main, args, monkeypatch, replay=None, pynvml=None, pynvml_error="No module named 'pynvml'",
+                   bins=None, realpaths=None, machine="x86_64", check_mode=False, missing_files=()):
+    """run_module for the GPU modules, over a fixture: returns (result, failed).
+
+    replay: a Replay for run_command; pynvml: a fake_pynvml() or None (not importable);
+    bins: {tool: path or None} for get_bin_path (default: nvidia-smi, nvcc and ldconfig present).
+    missing_files: paths that are not executable files (every other path given is).
+    """
+    paths = {"nvidia-smi": NVIDIA_SMI, "nvcc": NVCC, "ldconfig": LDCONFIG}
+    paths.update(bins or {})
+    monkeypatch.setattr(gpu_probe, "import_pynvml", lambda: (pynvml, None if pynvml else pynvml_error))
+    monkeypatch.setattr(gpu_probe, "_realpath", lambda p: (realpaths or {}).get(p, p))
+    monkeypatch.setattr(gpu_probe, "_machine", lambda: machine)
+    monkeypatch.setattr(gpu_probe, "_executable", lambda p: p not in missing_files)
+    monkeypatch.delenv("LD_LIBRARY_PATH", raising=False)
+    return run_module(main, args, monkeypatch, check_mode=check_mode, run_command=replay or Replay(None),
+                      get_bin_path=paths.get)
