@@ -48,7 +48,7 @@ def _interface(address):
     except (netaddr.AddrFormatError, ValueError, TypeError):
         return None
     # IPNetwork accepts '10.1' and '10.0.0.1/255.255.255.0'; insist on the dotted-quad/len form.
-    addr, _, prefix = address.partition("/")
+    addr, dummy, prefix = address.partition("/")
     if addr.count(".") != 3 or not prefix.isdigit() or str(ip.ip) != addr:
         return None
     if ip.prefixlen < 31 and ip.ip in (ip.network, ip.broadcast):
@@ -154,7 +154,7 @@ def qsfp_link_problems(nodes, subnet=None, variable="qsfp_network_interfaces"):
             if ip.cidr != first_ip.cidr:
                 problems.append("%s: %s[%d].address=%r is in %s, but %s has %r in %s; the QSFP addresses of one "
                                 "link must share a subnet" % (node, variable, i, link.get("address"), ip.cidr,
-                                                               first_node, first_link.get("address"), first_ip.cidr))
+                                                              first_node, first_link.get("address"), first_ip.cidr))
             if _as_mtu(link.get("mtu")) != _as_mtu(first_link.get("mtu")):
                 problems.append("%s: %s[%d].mtu=%r differs from %s's %r; both ends of a link need the same MTU"
                                 % (node, variable, i, link.get("mtu"), first_node, first_link.get("mtu")))

@@ -301,7 +301,7 @@ def resolve_library(ldconfig_text, ld_library_path=None, name="libnccl.so.2", ma
 def host_summary(facts):
     """Fill in the per-host fields derived from the GPUs (capabilities, unified memory, driver branch)."""
     gpus = facts["gpus"]
-    capabilities = sorted({g["sm"] for g in gpus if g["sm"]}, key=lambda c: capability_parts(c))
+    capabilities = sorted({g["sm"] for g in gpus if g["sm"]}, key=capability_parts)
     facts["gpu_count"] = len(gpus)
     facts["capabilities"] = capabilities
     facts["capability"] = capabilities[0] if len(capabilities) == 1 and all(g["sm"] for g in gpus) else None
@@ -331,4 +331,3 @@ def empty_facts(backend="none", probe_error=None):
                  "version": None, "source": None, "candidates": []},
         "probe_error": probe_error,
     }
-

@@ -23,7 +23,7 @@ description:
     returns C(gpu_count=0) and does not fail; C(probe_error) says why.
   - Never changes anything and never reports C(changed).
 author:
-  - blackwell.vllm maintainers
+  - blackwell.vllm maintainers (!UNKNOWN)
 options:
   backend:
     description:
@@ -52,10 +52,13 @@ options:
 attributes:
   check_mode:
     support: full
+    description: It only reads, so check mode runs it as a normal run.
   diff_mode:
     support: none
+    description: It changes nothing, so there is no diff.
   facts:
     support: full
+    description: Returns C(ansible_facts.blackwell_gpu).
 requirements:
   - an NVIDIA driver with C(nvidia-smi) (510 or newer, for the C(compute_cap) field), or
   - nvidia-ml-py (C(pynvml)) for the NVML backend

@@ -20,7 +20,7 @@ description:
   - It is a check, so it never changes the host and never reports C(changed).
   - Reads the host itself (as M(blackwell.vllm.gpu_info) does) unless O(gpu_info) passes facts already gathered.
 author:
-  - blackwell.vllm maintainers
+  - blackwell.vllm maintainers (!UNKNOWN)
 options:
   profile:
     description:
@@ -77,8 +77,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: It only reads, so check mode runs it as a normal run.
   diff_mode:
     support: none
+    description: It changes nothing, so there is no diff.
 notes:
   - The driver must also support the CUDA version of the toolkit a capability needs; a driver too old for it
     fails with the branch that would be new enough.
@@ -196,7 +198,7 @@ def build_spec(module):
         if spec[key] is not None and spec[key] < 0:
             module.fail_json(msg="%s must be 0 or more, got %d" % (key, spec[key]))
     if spec["max_gpus"] is not None and spec["max_gpus"] < spec["min_gpus"]:
-        module.fail_json(msg="max_gpus (%d) is less than min_gpus (%d)" % (spec["max_gpus"], spec["min_gpus"]))
+        module.fail_json(msg="max_gpus (%s) is less than min_gpus (%s)" % (spec["max_gpus"], spec["min_gpus"]))
     toolkit = {}
     for cap, version in (spec["min_toolkit"] or {}).items():
         try:

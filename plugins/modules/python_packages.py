@@ -19,7 +19,7 @@ description:
   - Never changes anything and never reports C(changed). Compare the results of several nodes with the
     C(blackwell.vllm.python_package_differences) and C(blackwell.vllm.python_package_table) filters.
 author:
-  - blackwell.vllm maintainers
+  - blackwell.vllm maintainers (!UNKNOWN)
 options:
   venv:
     description:
@@ -35,8 +35,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: It only reads, so check mode runs it as a normal run.
   diff_mode:
     support: none
+    description: It changes nothing, so there is no diff.
 requirements:
   - Python 3.8 or newer in the environment (C(importlib.metadata))
 """

@@ -21,7 +21,7 @@ description:
     module is the patched file, its source holds the block, and (for C(cutlass_fp8)) the functions
     return False when the platform reports capability 12.1.
 version_added: "0.1.0"
-author: blackwell.vllm maintainers
+author: blackwell.vllm maintainers (!UNKNOWN)
 options:
   site_packages:
     description: The directory that holds the C(vllm) package (a venv's site-packages).

@@ -27,7 +27,7 @@ import time
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     p.add_argument("--address", required=True, help="the head's GCS address, QSFP_IP:PORT")
     p.add_argument("--expect", required=True, help="comma-separated node addresses Ray must list, no more, no less")
     p.add_argument("--wait", type=float, default=0, help="seconds to wait for the expected node set")
@@ -96,7 +96,7 @@ class GlooMember:
         dist.all_reduce(warm)  # warm-up: connections, buffers
         times = []
         ok = bool(torch.all(warm == expected))
-        for _ in range(iterations):
+        for dummy in range(iterations):
             t = data.clone()
             dist.barrier()
             t1 = time.perf_counter()

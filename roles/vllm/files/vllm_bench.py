@@ -82,7 +82,7 @@ def pct(values, p):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--url", required=True)
     ap.add_argument("--model", required=True)
     ap.add_argument("--num-prompts", type=int, default=32)
@@ -96,7 +96,7 @@ def main():
     args = ap.parse_args()
 
     rnd = random.Random(args.seed)
-    prompts = [" ".join(rnd.choice(WORDS) for _ in range(args.input_len)) for _ in range(args.num_prompts)]
+    prompts = [" ".join(rnd.choice(WORDS) for dummy in range(args.input_len)) for dummy in range(args.num_prompts)]
     key = api_key(args.env_file)
     url = args.url.rstrip("/")
     results, errors, lock = [], [], threading.Lock()
@@ -107,7 +107,7 @@ def main():
             with lock:
                 if not queue:
                     return
-                _, prompt = queue.pop(0)
+                dummy, prompt = queue.pop(0)
             try:
                 res = one_request(url, key, args.model, prompt, args.output_len, args.timeout)
                 with lock:
@@ -119,7 +119,7 @@ def main():
     # One warm-up request, not counted (first-request compilation would skew TTFT).
     one_request(url, key, args.model, prompts[0], 4, args.timeout)
     t0 = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(max(1, args.concurrency))]
+    threads = [threading.Thread(target=worker) for dummy in range(max(1, args.concurrency))]
     for t in threads:
         t.start()
     for t in threads:

@@ -51,7 +51,7 @@ def request(url, key=None, body=None, timeout=10):
 
 def unit_state(unit):
     out = subprocess.run(["systemctl", "show", unit, "-p", "ActiveState,SubState,NRestarts,MainPID,Result,ActiveEnterTimestampMonotonic"],
-                         capture_output=True, text=True).stdout
+                         capture_output=True, text=True, check=False).stdout
     state = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
     state["NRestarts"] = int(state.get("NRestarts") or 0)
     since = int(state.get("ActiveEnterTimestampMonotonic") or 0)
@@ -62,7 +62,7 @@ def unit_state(unit):
 
 def journal(unit, lines):
     res = subprocess.run(["journalctl", "-u", unit, "-n", str(lines), "--no-pager", "-o", "short-iso"],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, check=False)
     return res.stdout.splitlines()
 
 
@@ -71,7 +71,7 @@ def cmd_wait(args):
     last_error = None
     while True:
         try:
-            status, _ = request(args.url.rstrip("/") + "/health", timeout=5)
+            status, dummy = request(args.url.rstrip("/") + "/health", timeout=5)
             if status == 200:
                 st = unit_state(args.unit)
                 print(json.dumps({"state": "healthy", "unit": args.unit, "active": st.get("ActiveState"),
@@ -105,7 +105,7 @@ def cmd_verify(args):
     base = args.url.rstrip("/")
     out = {"url": base, "served_name": args.served_name, "auth": bool(key)}
     try:
-        _, raw = request(base + "/v1/models", key)
+        dummy, raw = request(base + "/v1/models", key)
         ids = [m.get("id") for m in json.loads(raw).get("data", [])]
         out["models"] = ids
         if args.served_name not in ids:
@@ -113,7 +113,7 @@ def cmd_verify(args):
             print(json.dumps(out))
             return 1
         t = time.monotonic()
-        _, raw = request(base + "/v1/completions", key, {
+        dummy, raw = request(base + "/v1/completions", key, {
             "model": args.served_name, "prompt": args.prompt, "max_tokens": args.max_tokens,
             "temperature": 0, "ignore_eos": True}, timeout=120)
         out["completion_seconds"] = round(time.monotonic() - t, 3)
@@ -141,7 +141,7 @@ def cmd_verify(args):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     w = sub.add_parser("wait")
     w.add_argument("--unit", required=True)
