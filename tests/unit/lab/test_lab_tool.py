@@ -2,7 +2,11 @@
 
 import importlib.machinery
 import importlib.util
+import json
 import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -93,3 +97,38 @@ def test_committed_lab_inventory_matches_the_default_lab(lab, tmp_path):
     for key in ("blackwell_qsfp_prefix", "blackwell_qsfp_interface", "blackwell_hardware_profile", "ansible_user"):
         assert generated["all"]["vars"][key] == group_vars[key], key
     assert group_vars["ansible_ssh_private_key_file"].endswith(".lab/bwlab/id_ed25519")
+
+
+def test_single_node_lab_has_no_qsfp_link_and_no_ray(lab, tmp_path):
+    """A one-node lab has no QSFP NIC: the inventory must say so (the contract of a node without a cable)."""
+    l = lab.Lab("one", index=1, nodes=1)
+    l.state_dir = str(tmp_path / "one")
+    inv = yaml.safe_load(open(lab.write_inventory(l)))
+    assert not {k for k in inv["all"]["vars"] if k.startswith("blackwell_qsfp_")}
+    nodes = inv["all"]["children"]["blackwell_nodes"]
+    assert nodes["children"]["ray_head"]["hosts"] == {} and nodes["children"]["ray_workers"]["hosts"] == {}
+    spark = nodes["hosts"]["spark-1"]
+    assert spark["ansible_host"] == "10.233.1.10"
+    assert spark["blackwell_qsfp_interface"] == "" and "blackwell_qsfp_address" not in spark
+    assert list(inv["all"]["children"]["vllm_servers"]["hosts"]) == ["spark-1"]
+
+
+def test_single_node_inventory_dir_outranks_the_lab_group_vars(lab, tmp_path):
+    """inventories/lab/group_vars names the two-node lab's QSFP NIC; the one node's empty interface must win."""
+    tool = shutil.which("ansible-inventory") or os.path.join(os.path.dirname(sys.executable), "ansible-inventory")
+    if not os.path.exists(tool):
+        pytest.skip("ansible-inventory is not installed")
+    l = lab.Lab("one", index=1, nodes=1)
+    l.state_dir = str(tmp_path / "one")
+    lab.write_inventory(l)
+    out = subprocess.run([tool, "-i", os.path.join(l.state_dir, "inventory"), "--host", "spark-1"],
+                         capture_output=True, text=True, check=True).stdout
+    hv = json.loads(out)
+    assert hv["blackwell_qsfp_interface"] == ""
+    assert "blackwell_qsfp_address" not in hv
+    assert hv["ansible_ssh_private_key_file"] == l.key
+    assert hv["vllm_services"], "the lab's vLLM settings come from the linked group_vars"
+    groups = json.loads(subprocess.run([tool, "-i", os.path.join(l.state_dir, "inventory"), "--list"],
+                                       capture_output=True, text=True, check=True).stdout)
+    assert not groups.get("ray_head", {}).get("hosts") and not groups.get("ray_workers", {}).get("hosts")
+    assert groups["vllm_servers"]["hosts"] == ["spark-1"]
