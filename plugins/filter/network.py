@@ -198,7 +198,8 @@ def qsfp_inventory(hostvars, nodes, interface="enp1s0f0np0", mtu=9000, secondary
     A node's links are, first found: the fact __qsfp_network_links (the role resolved them in
     this play), qsfp_network_interfaces from the inventory, or the inventory contract
     (blackwell_qsfp_interface, blackwell_qsfp_address, blackwell_qsfp_mtu) plus
-    qsfp_network_secondary_address/_interface when set.
+    qsfp_network_secondary_address/_interface when set. A node whose contract names neither an
+    interface nor an address (unset, null or "") has no QSFP link: [].
     """
     out = {}
     for node in nodes:
@@ -209,17 +210,21 @@ def qsfp_inventory(hostvars, nodes, interface="enp1s0f0np0", mtu=9000, secondary
         if links is None:
             links = _get(hv, "qsfp_network_interfaces")
         if links is None:
-            links = [{
-                "name": _get(hv, "qsfp_network_interface", _get(hv, "blackwell_qsfp_interface", interface)),
-                "address": _get(hv, "qsfp_network_address", _get(hv, "blackwell_qsfp_address")),
+            address = _get(hv, "qsfp_network_address", _get(hv, "blackwell_qsfp_address"))
+            primary = {
+                # `interface` names the port of a node that has an address but no interface name.
+                "name": _get(hv, "qsfp_network_interface", _get(hv, "blackwell_qsfp_interface",
+                                                                interface if address else None)),
+                "address": address,
                 "mtu": _get(hv, "qsfp_network_mtu", _get(hv, "blackwell_qsfp_mtu", mtu)),
-            }]
+            }
+            links = [primary] if primary["name"] or primary["address"] else []
             second = _get(hv, "qsfp_network_secondary_address")
             if second:
                 links.append({
                     "name": _get(hv, "qsfp_network_secondary_interface", secondary_interface),
                     "address": second,
-                    "mtu": _get(hv, "qsfp_network_secondary_mtu", links[0]["mtu"]),
+                    "mtu": _get(hv, "qsfp_network_secondary_mtu", primary["mtu"]),
                 })
         out[node] = [dict(link) if isinstance(link, Mapping) else link for link in links]
     return out

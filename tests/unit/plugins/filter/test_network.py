@@ -184,6 +184,24 @@ def test_inventory_links_come_from_facts_role_variables_or_the_contract():
         nf.qsfp_inventory(hostvars, ["ghost"])
 
 
+@pytest.mark.parametrize("hv", [
+    {},
+    {"blackwell_qsfp_interface": ""},
+    {"blackwell_qsfp_interface": None, "blackwell_qsfp_address": None},
+    {"blackwell_qsfp_interface": "", "blackwell_qsfp_mtu": 9000},
+    {"__qsfp_network_links": []},
+], ids=["unset", "empty", "null", "empty-with-mtu", "resolved-empty"])
+def test_a_node_without_a_qsfp_cable_has_no_links(hv):
+    """A single node (no QSFP interface, no address) beside a linked pair: no link, no problem, no peer."""
+    hostvars = {"single": hv, "a": {"blackwell_qsfp_interface": "enp1s0f0np0", "blackwell_qsfp_address": "192.168.100.10/24"},
+                "b": {"blackwell_qsfp_interface": "enp1s0f0np0", "blackwell_qsfp_address": "192.168.100.11/24"}}
+    out = nf.qsfp_inventory(hostvars, ["single", "a", "b"])
+    assert out["single"] == []
+    assert nf.qsfp_link_problems(out, "192.168.100.0/24") == []
+    assert [p["peer"] for p in nf.qsfp_peers(out, "a")] == ["b"]
+    assert nf.qsfp_peers(out, "single") == []
+
+
 # ------------------------------------------------------------ runtime state
 def test_link_states_read_ip_json():
     states = nf.qsfp_link_states(IP_JSON, ["enp1s0f0np0", "enp1s0f1np1", "missing0"])
