@@ -8,7 +8,8 @@
 
 wait: polls URL/health for up to --slice seconds and prints one JSON line. Exit 0 healthy,
 3 still loading (call again), 2 the unit failed or restarted (with the last journal lines).
-verify: /v1/models must list NAME and a completion must return tokens. Exit 0 or 1.
+verify: /v1/models must list NAME, a completion must return tokens, and with an API key set a
+request without it must get 401. Exit 0 or 1.
 The API key is read from the unit's environment file (VLLM_API_KEY=...), so it never appears
 on a command line or in Ansible's output.
 """
@@ -132,6 +133,10 @@ def cmd_verify(args):
                 return 1
             except urllib.error.HTTPError as exc:
                 out["unauthenticated_status"] = exc.code
+                if exc.code != 401:
+                    out["error"] = "without the API key the API answers HTTP %s, not 401" % exc.code
+                    print(json.dumps(out))
+                    return 1
     except (urllib.error.URLError, OSError, ValueError) as exc:
         out["error"] = "%s: %s" % (type(exc).__name__, exc)
         print(json.dumps(out))
