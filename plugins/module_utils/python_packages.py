@@ -4,7 +4,7 @@
 """Read package versions from a Python environment, and compare them across nodes.
 
 A Ray cluster runs model code on every node in that node's own Python environment, so every
-node needs the same python, vllm, ray, torch, triton and transformers (GB10 guide, fix 6).
+node needs the same python, vllm, ray, torch, triton and transformers (else ModuleNotFoundError on a worker).
 ``PROBE`` runs inside the environment's interpreter; ``differences`` and ``table`` compare the
 results of several nodes and render them for a person.
 """

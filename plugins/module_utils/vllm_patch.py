@@ -3,7 +3,7 @@
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
 """Source patches for an installed vLLM, and the checks around them. Pure text in, text out.
 
-The sm_121 (GB10) patches of seeds 001 and 003:
+The sm_121 (GB10) patches (docs/known-problems.md):
 
 * ``cutlass_fp8``: ``cutlass_fp8_supported()`` and ``cutlass_block_fp8_supported()`` in
   ``vllm/model_executor/layers/quantization/utils/w8a8_utils.py`` return False on sm_121.

@@ -10,7 +10,7 @@ Installed by blackwell.vllm.ray_cluster. Run it with the venv's Python, as the R
 Prints one JSON object as its last line of output; exits 1 (with the reason in "errors") when a check fails, 2 when it cannot connect.
 
 1. Ray's alive nodes are exactly --expect, by address: a management address in the list is the
-   "Expected 2 unique IPs but got 3" failure of vLLM (GB10 guide, fix 3).
+   "Expected 2 unique IPs but got 3" failure of vLLM on nodes with a LAN and a QSFP NIC.
 2. A task pinned to each node (NodeAffinitySchedulingStrategy, soft=False) reports the node's
    VLLM_HOST_IP, which must be the address Ray knows the node by.
 3. One actor per node runs torch.distributed's gloo all_reduce (GLOO_SOCKET_IFNAME from the node's

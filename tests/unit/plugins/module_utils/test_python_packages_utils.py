@@ -1,4 +1,4 @@
-"""The probe that runs inside a venv, and the cross-node comparison (GB10 guide, fix 6)."""
+"""The probe that runs inside a venv, and the cross-node comparison (a worker with other versions fails)."""
 
 from __future__ import annotations
 
