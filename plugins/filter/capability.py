@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.blackwell.vllm.plugins.module_utils import hardware_profiles
 from ansible_collections.blackwell.vllm.plugins.module_utils.capability import capability_parts
 
 VARIANTS = ("", "a", "f")
@@ -116,7 +117,8 @@ def serving_defaults(value, gpu_count=None, interconnect=None, unified_memory=No
     if interconnect is None:
         # Blackwell workstation cards (sm_120) have no NVLink: several of them talk over PCIe.
         interconnect = "none" if gpu_count < 2 else ("pcie" if cap == "sm_120" else "nvlink")
-    unified = bool(unified_memory) if unified_memory is not None else cap == "sm_121"
+    # Unified memory: from the facts or the option, else from the hardware profiles of this capability (GB10).
+    unified = bool(unified_memory) if unified_memory is not None else hardware_profiles.unified_memory(cap)
     pcie_multi = gpu_count > 1 and interconnect in ("pcie", "mixed")
 
     result = {
@@ -149,9 +151,10 @@ def serving_defaults(value, gpu_count=None, interconnect=None, unified_memory=No
         notes.append("%d GPUs over PCIe without NVLink: custom all-reduce off (--disable-custom-all-reduce), "
                      "NCCL does the all-reduce" % gpu_count)
     if unified:
-        result.update(gpu_memory_utilization=0.85, ray_memory_usage_threshold=1.0)
+        threshold = hardware_profiles.UNIFIED_MEMORY_RAY_THRESHOLD
+        result.update(gpu_memory_utilization=0.85, ray_memory_usage_threshold=threshold)
         notes.append("unified memory: model weights count as host memory, so Ray's OOM killer is turned off "
-                     "(RAY_memory_usage_threshold=1.0) and vLLM keeps headroom (gpu_memory_utilization 0.85)")
+                     "(RAY_memory_usage_threshold=%s) and vLLM keeps headroom (gpu_memory_utilization 0.85)" % threshold)
     return result
 
 

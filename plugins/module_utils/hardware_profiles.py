@@ -47,6 +47,10 @@ CAPABILITY_NEEDS = {
     "sm_121": {"cuda": "13.0", "driver": "580"},
 }
 
+# Where GPU memory is the host's (unified memory), Ray's OOM killer counts the GPU-resident model
+# weights as host memory and would kill the serving workers at its default 0.95: at 1.0 it never fires.
+UNIFIED_MEMORY_RAY_THRESHOLD = 1.0
+
 # GB10 pair over QSFP: no P2P between the nodes, no InfiniBand verbs on the socket path.
 _NCCL_ENV_QSFP_PAIR = {
     "NCCL_NET_GDR_LEVEL": "SYS",
@@ -108,9 +112,7 @@ PROFILES = {
         "vllm_capability": "sm_121",
         "vllm_system_packages": _VLLM_SYSTEM_PACKAGES_GPU,
         "vllm_remove_packages": [],
-        # Model weights live in the host memory Ray watches: its OOM killer would kill the
-        # serving workers at the default 0.95 threshold.
-        "ray_memory_usage_threshold": 1.0,
+        "ray_memory_usage_threshold": UNIFIED_MEMORY_RAY_THRESHOLD,
     },
     "rtx5090": _card(description="GeForce RTX 5090 (sm_120, 32 GB)", min_memory_gb=16),
     "rtx5090_pair": _card(description="two GeForce RTX 5090 on PCIe, TP=2 (sm_120)", min_memory_gb=32,
@@ -210,3 +212,10 @@ def get(name, deployable_only=True):
 def allowing(capability):
     """Profiles whose GPU check accepts a capability."""
     return sorted(name for name, prof in PROFILES.items() if capability in prof["allowed_capabilities"])
+
+
+def unified_memory(capability):
+    """Whether GPUs of a capability (sm_XY) share the host's memory: true when every deployable profile
+    with that capability says so, false when one does not or none has it."""
+    flags = [prof["unified_memory"] for prof in PROFILES.values() if prof["deployable"] and prof["capability"] == capability]
+    return bool(flags) and all(flags)

@@ -82,7 +82,7 @@ def test_dgx_release_id_is_stable_and_names_the_version(dgx, tmp_path):
     again = json.loads((render(tmp_path, *DGX, extra=KEY) / "facts.json").read_text())
     assert again["release_id"] == facts["release_id"]
     (tmp_path / "o").mkdir()
-    other = json.loads((render(tmp_path / "o", *DGX, extra=dict(KEY, vllm_ray_version="2.61.0")) / "facts.json").read_text())
+    other = json.loads((render(tmp_path / "o", *DGX, extra=dict(KEY, blackwell_ray_version="2.61.0")) / "facts.json").read_text())
     assert other["release_id"] != facts["release_id"]
 
 
