@@ -6,7 +6,9 @@
 A node's ``blackwell_hardware_profile`` names one entry. Modules import this file
 (``gpu_requirements``); roles read it through the ``blackwell.vllm.hardware_profile``
 filter, and the ``blackwell.vllm.common`` role derives the settings several roles share
-from it. Adding a profile is one entry here (and its line in the profile tests).
+from it. Adding a profile is one entry here and nothing else: tests/unit/roles/test_profiles_render.py
+runs every role for every deployable profile (and for one more that only the test adds), and
+tests/unit/test_profiles_single_source.py fails on a copy of a profile fact anywhere else.
 
 Fields of a profile:
   description                 what the node is
