@@ -416,6 +416,32 @@ def qsfp_state_diff(after, before):
     return out
 
 
+def qsfp_management_interfaces(ip_json, management=None, default_routes=None):
+    """The node's management interfaces: those carrying the address Ansible connects to, and the default route's.
+
+    ip_json: the parsed output of `ip -j addr show`; management: ansible_host (an IP address; a
+    name matches nothing here); default_routes: the parsed output of `ip -j route show default`.
+    Never ask the node `ip route get <its own address>`: a local address routes through `lo`,
+    which would hide the management NIC.
+    """
+    if isinstance(ip_json, Mapping):
+        ip_json = [ip_json]
+    if not isinstance(ip_json, list):
+        raise AnsibleFilterError("qsfp_management_interfaces: expected the parsed output of `ip -j addr show`, got %r"
+                                 % (ip_json,))
+    wanted = str(management).strip() if management else ""
+    out = set()
+    for link in ip_json:
+        if not isinstance(link, Mapping) or not link.get("ifname") or link.get("ifname") == "lo":
+            continue
+        if wanted and any(a.get("local") == wanted for a in link.get("addr_info") or [] if isinstance(a, Mapping)):
+            out.add(link["ifname"])
+    for route in default_routes or []:
+        if isinstance(route, Mapping) and route.get("dev") and route.get("dev") != "lo":
+            out.add(route["dev"])
+    return sorted(out)
+
+
 class FilterModule(object):
     """blackwell.vllm QSFP network filters."""
 
@@ -432,4 +458,5 @@ class FilterModule(object):
             "qsfp_rollback_commands": qsfp_rollback_commands,
             "qsfp_describe": qsfp_describe,
             "qsfp_state_diff": qsfp_state_diff,
+            "qsfp_management_interfaces": qsfp_management_interfaces,
         }
