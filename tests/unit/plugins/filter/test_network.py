@@ -337,4 +337,4 @@ def test_the_plugin_exports_every_filter():
     names = nf.FilterModule().filters()
     assert set(names) == {"qsfp_interface_problems", "qsfp_link_problems", "qsfp_peers", "qsfp_inventory",
                           "qsfp_link_states", "qsfp_drift", "qsfp_renderer", "qsfp_apply_commands", "qsfp_rollback_commands",
-                          "qsfp_describe", "qsfp_state_diff"}
+                          "qsfp_describe", "qsfp_state_diff", "qsfp_management_interfaces"}
