@@ -11,7 +11,7 @@ export PYTHONUNBUFFERED := 1
 SCENARIOS ?= default gpu_info qsfp_network nccl ray_cluster vllm single_node
 INVENTORY ?= inventories/lab
 
-.PHONY: setup apt venv lab-up lab-down lab-status site lint unit sanity package molecule test clean
+.PHONY: setup apt venv lab-up lab-down lab-status site lint unit preflight-corpus sanity package molecule test clean
 
 setup: apt venv
 
@@ -71,7 +71,13 @@ package: venv
 molecule: setup
 	@for s in $(SCENARIOS); do echo "==> molecule scenario $$s"; time molecule test -s $$s || exit 1; done
 
-test: setup lint unit sanity package molecule
+# Every bad inventory of tests/integration/bad_inventories refused by preflight before any change,
+# on a two-node lab of its own (mol-preflight, index 17; brought down afterwards).
+preflight-corpus: setup
+	@echo "==> preflight refuses every bad inventory before any change"
+	time pytest -q tests/integration
+
+test: setup lint unit preflight-corpus sanity package molecule
 
 clean: lab-down
 	rm -rf $(VENV) .cache
