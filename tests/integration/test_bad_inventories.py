@@ -2,7 +2,7 @@
 
 The corpus (tests/integration/bad_inventories/<name>.yml) holds the lab inventory plus ONE defect
 each: an extra inventory file (`inventory:`, or `raw:` text for a file that does not parse) laid
-beside the lab's own hosts.yml, the role the defect belongs to, and the fragments the failure
+beside the lab's own hosts.yml (`@i@` in an address stands for the lab's --index), the role the defect belongs to, and the fragments the failure
 message must hold (the variable, the bad value, what is accepted).
 
 Against a real two-node lab (`lab/lab up`), for each entry `site.yml` runs through ansible-runner
@@ -84,6 +84,11 @@ def fingerprint():
     return out
 
 
+def load_entry(path):
+    """One corpus entry; @i@ in its addresses stands for the lab's --index (10.234.@i@.10 is node 1's QSFP address)."""
+    return yaml.safe_load(path.read_text().replace("@i@", str(int(INDEX))))
+
+
 def inventory_for(entry, lab_inventory, where):
     """The lab's inventory (hosts.yml, group_vars) with the entry's defect as one more file."""
     inv = pathlib.Path(where) / "inventory"
@@ -149,7 +154,7 @@ def corpus_run():
         t0 = time.monotonic()
 
         def one(path):
-            entry = yaml.safe_load(path.read_text())
+            entry = load_entry(path)
             where = work / path.stem
             where.mkdir()
             return path.stem, entry, run_site(inventory_for(entry, lab_inventory, where), where)
@@ -214,7 +219,7 @@ def test_no_node_changed(corpus_run):
 
 
 def test_the_corpus_covers_every_role_and_rule():
-    entries = [yaml.safe_load(p.read_text()) for p in CORPUS]
+    entries = [load_entry(p) for p in CORPUS]
     if ONLY:
         pytest.skip("BLACKWELL_CORPUS_ONLY selects a part of the corpus")
     assert len(entries) >= 40
