@@ -19,6 +19,7 @@ import shlex
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.blackwell.vllm.plugins.module_utils.values import whole_number
 
 try:
     import netaddr
@@ -58,15 +59,6 @@ def _interface(address):
     return ip
 
 
-def _as_mtu(value):
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
-
-
 def qsfp_interface_problems(links, node, mtu_min=MTU_MIN, mtu_max=MTU_MAX, variable="qsfp_network_interfaces",
                             management=None):
     """One node's QSFP link list -> a list of sentences, each naming the node, the variable and the value.
@@ -102,7 +94,7 @@ def qsfp_interface_problems(links, node, mtu_min=MTU_MIN, mtu_max=MTU_MAX, varia
         elif management and netaddr.valid_ipv4(str(management)) and netaddr.IPAddress(str(management)) in ip.cidr:
             problems.append("%s: %s.address=%r puts the management address ansible_host=%s inside the QSFP subnet %s; "
                             "management traffic would leave over QSFP" % (node, where, address, management, ip.cidr))
-        mtu = _as_mtu(link.get("mtu"))
+        mtu = whole_number(link.get("mtu"))
         if mtu is None or not mtu_min <= mtu <= mtu_max:
             problems.append("%s: %s.mtu=%r must be a whole number within %d-%d"
                             % (node, where, link.get("mtu"), mtu_min, mtu_max))
@@ -155,7 +147,7 @@ def qsfp_link_problems(nodes, subnet=None, variable="qsfp_network_interfaces"):
                 problems.append("%s: %s[%d].address=%r is in %s, but %s has %r in %s; the QSFP addresses of one "
                                 "link must share a subnet" % (node, variable, i, link.get("address"), ip.cidr,
                                                               first_node, first_link.get("address"), first_ip.cidr))
-            if _as_mtu(link.get("mtu")) != _as_mtu(first_link.get("mtu")):
+            if whole_number(link.get("mtu")) != whole_number(first_link.get("mtu")):
                 problems.append("%s: %s[%d].mtu=%r differs from %s's %r; both ends of a link need the same MTU"
                                 % (node, variable, i, link.get("mtu"), first_node, first_link.get("mtu")))
     return problems
@@ -179,7 +171,7 @@ def qsfp_peers(nodes, node):
                 ip = _interface(theirs.get("address"))
                 if ip is not None and ip.ip in mine.cidr:
                     peers.append({"interface": link["name"], "peer": other, "address": str(ip.ip),
-                                  "mtu": min(_as_mtu(link.get("mtu")) or 1500, _as_mtu(theirs.get("mtu")) or 1500)})
+                                  "mtu": min(whole_number(link.get("mtu")) or 1500, whole_number(theirs.get("mtu")) or 1500)})
     return peers
 
 
@@ -277,7 +269,7 @@ def qsfp_drift(states, links):
         if st is None:
             out.append("%s is missing" % link["name"])
             continue
-        if st["mtu"] != _as_mtu(link["mtu"]):
+        if st["mtu"] != whole_number(link["mtu"]):
             out.append("%s has MTU %s, wants %s" % (link["name"], st["mtu"], link["mtu"]))
         if st["ipv4"] != [link["address"]]:
             out.append("%s has %s, wants %s" % (link["name"], ", ".join(st["ipv4"]) or "no IPv4 address",

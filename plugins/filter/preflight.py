@@ -26,6 +26,7 @@ import yaml
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.blackwell.vllm.plugins.module_utils import hardware_profiles
+from ansible_collections.blackwell.vllm.plugins.module_utils.values import whole_number
 
 ROLES_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "roles"))
 _TEMPLATE = re.compile(r"{{|{%")
@@ -205,15 +206,6 @@ def vllm_service_list(services, defaults):
     return out
 
 
-def _port(value):
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
-
-
 def listen_port_problems(listeners, node="", worker_range=None):
     """[{var, port}] of everything that listens on a node -> sentences about clashes.
 
@@ -225,10 +217,10 @@ def listen_port_problems(listeners, node="", worker_range=None):
     seen = {}
     lo, hi = (None, None)
     if worker_range:
-        lo, hi = _port(worker_range[0]), _port(worker_range[1])
+        lo, hi = whole_number(worker_range[0]), whole_number(worker_range[1])
     for entry in listeners or []:
         var, raw = entry.get("var"), entry.get("port")
-        port = _port(raw)
+        port = whole_number(raw)
         if port is None or not 1 <= port <= 65535:
             problems.append("%s%s=%r is not a port (a whole number within 1-65535)" % (prefix, var, raw))
             continue
@@ -286,7 +278,7 @@ def node_gpus(hostvars, nodes):
         hv = _get(hostvars, node)[1] or {}
         found, num = _get(hv, "ray_cluster_num_gpus")
         if found and num is not None:
-            out[node] = _port(num) or 0
+            out[node] = whole_number(num) or 0
             continue
         found, name = _get(hv, "blackwell_hardware_profile")
         try:
