@@ -8,11 +8,21 @@ import pytest
 ROOT = "/opt/nccl"
 FIRST = "2.28.9-1-sm_121"
 SECOND = "2.28.9-1-sm_120"
-QSFP_IF = "enp1s0f0np0"
 LOAD = (
     "import ctypes, os; lib = ctypes.CDLL('libnccl.so.2'); v = ctypes.c_int(); lib.ncclGetVersion(ctypes.byref(v)); "
     "p = next(l.split()[-1] for l in open('/proc/self/maps') if 'libnccl.so' in l); print(os.path.realpath(p), v.value)"
 )
+
+
+@pytest.fixture
+def interface_env(host):
+    """The interface settings the node's inventory asks for: none on this scenario's one-node lab,
+    which has no QSFP NIC (the environment must never name a NIC the node lacks)."""
+    nic = host.ansible.get_variables().get("blackwell_qsfp_interface")
+    if not nic:
+        return {}
+    assert host.file(f"/sys/class/net/{nic}").exists, f"the inventory names {nic}, which the node lacks"
+    return {"NCCL_SOCKET_IFNAME": nic, "UCX_NET_DEVICES": nic, "GLOO_SOCKET_IFNAME": nic}
 
 
 def env_file(host, path):
@@ -81,14 +91,12 @@ def test_the_service_environment_loads_our_build_too(host):
     assert out.split()[0] == f"{ROOT}/{FIRST}/lib/libnccl.so.2.28.9"
 
 
-def test_env_file_for_ray_and_vllm(host):
+def test_env_file_for_ray_and_vllm(host, interface_env):
     f = host.file("/etc/blackwell/nccl.env")
     assert f.mode == 0o644
     env = env_file(host, "/etc/blackwell/nccl.env")
     assert env == {
-        "NCCL_SOCKET_IFNAME": QSFP_IF,
-        "UCX_NET_DEVICES": QSFP_IF,
-        "GLOO_SOCKET_IFNAME": QSFP_IF,
+        **interface_env,
         "NCCL_NET_GDR_LEVEL": "SYS",
         "NCCL_P2P_DISABLE": "1",
         "NCCL_IB_DISABLE": "1",
@@ -97,8 +105,8 @@ def test_env_file_for_ray_and_vllm(host):
     }
 
 
-def test_nccl_conf_holds_only_nccl_settings(host):
+def test_nccl_conf_holds_only_nccl_settings(host, interface_env):
     env = env_file(host, "/etc/nccl.conf")
-    assert env == {"NCCL_SOCKET_IFNAME": QSFP_IF, "NCCL_NET_GDR_LEVEL": "SYS",
-                   "NCCL_P2P_DISABLE": "1", "NCCL_IB_DISABLE": "1"}
+    nccl_nic = {k: v for k, v in interface_env.items() if k.startswith("NCCL_")}
+    assert env == {**nccl_nic, "NCCL_NET_GDR_LEVEL": "SYS", "NCCL_P2P_DISABLE": "1", "NCCL_IB_DISABLE": "1"}
 
