@@ -47,8 +47,47 @@ def emit(out):
     print("\n" + json.dumps(out, sort_keys=True), flush=True)
 
 
+def _normalise(n):
+    """One node entry, from ray.nodes() (NodeID, Alive, NodeManagerAddress) or the state API
+    (node_id, state, node_ip); DEAD entries may lack fields."""
+    alive = n.get("Alive")
+    if alive is None:
+        alive = str(n.get("state", n.get("State", ""))).upper() == "ALIVE"
+    out = dict(n)
+    out["Alive"] = bool(alive)
+    out["NodeID"] = n.get("NodeID") or n.get("node_id") or ""
+    out["NodeManagerAddress"] = n.get("NodeManagerAddress") or n.get("node_ip") or ""
+    out.setdefault("NodeManagerHostname", n.get("node_name"))
+    out.setdefault("Resources", n.get("resources_total") or {})
+    return out
+
+
 def alive_nodes(ray):
-    return [n for n in ray.nodes() if n.get("Alive")]
+    return [n for n in (_normalise(x) for x in ray.nodes()) if n["Alive"] and n["NodeManagerAddress"]]
+
+
+def by_address(nodes):
+    """Alive entries per address. Just after a raylet restart the GCS lists the old and the new
+    raylet ALIVE for the same address until it notices the old one is gone (seconds): an address
+    counts once, and one with two entries is ambiguous (which node ID to pin a task to?)."""
+    groups = {}
+    for n in nodes:
+        groups.setdefault(n["NodeManagerAddress"], []).append(n)
+    return groups
+
+
+def wait_for_members(ray, expected, wait, clock=time.monotonic, sleep=time.sleep):
+    """Read the alive nodes until each expected address is listed exactly once, or `wait` s pass.
+    Returns (listed addresses, one entry per address, {address: [node IDs]} still listed twice)."""
+    deadline = clock() + wait
+    while True:
+        groups = by_address(alive_nodes(ray))
+        listed = sorted(groups)
+        twice = {a: sorted(n["NodeID"] for n in g) for a, g in groups.items() if len(g) > 1}
+        if (listed == expected and not twice) or clock() >= deadline:
+            break
+        sleep(0.5)
+    return listed, [g[-1] for a, g in sorted(groups.items())], twice
 
 
 def node_report():
@@ -135,13 +174,7 @@ def main(argv=None):
         return 2
     out["connect_s"] = round(time.monotonic() - t0, 2)
 
-    deadline = time.monotonic() + args.wait
-    while True:
-        nodes = alive_nodes(ray)
-        listed = sorted(n["NodeManagerAddress"] for n in nodes)
-        if listed == expected or time.monotonic() >= deadline:
-            break
-        time.sleep(0.5)
+    listed, nodes, twice = wait_for_members(ray, expected, args.wait)
     out["waited_s"] = round(time.monotonic() - t0, 2)
     out["listed"] = listed
     out["nodes"] = [{"address": n["NodeManagerAddress"], "node_id": n["NodeID"], "hostname": n.get("NodeManagerHostname"),
@@ -153,6 +186,12 @@ def main(argv=None):
             listed, expected,
             "; not in the inventory (a management address?): %s" % extra if extra else "",
             "; missing: %s" % missing if missing else ""))
+    if twice:
+        out["listed_twice"] = twice
+        if not args.nodes_only and not errors:
+            # A task needs one node ID per address; the old raylet's entry did not die within --wait.
+            errors.append("Ray still lists two ALIVE nodes for %s after %.0fs (old and new raylet): %s" % (
+                ", ".join(sorted(twice)), args.wait, "; ".join("%s: %s" % (a, ", ".join(i)) for a, i in sorted(twice.items()))))
     out["summary"] = "Ray lists %d node(s) %s after %.1fs" % (len(listed), ", ".join(listed), out["waited_s"])
 
     if not args.nodes_only and not errors:
@@ -170,9 +209,9 @@ def main(argv=None):
                 if time.monotonic() >= task_deadline:
                     raise
                 time.sleep(1)
-                fresh = alive_nodes(ray)
-                if sorted(n["NodeManagerAddress"] for n in fresh) == expected:
-                    nodes = fresh
+                groups = by_address(alive_nodes(ray))
+                if sorted(groups) == expected and all(len(g) == 1 for g in groups.values()):
+                    nodes = [g[0] for a, g in sorted(groups.items())]
         out["nodes"] = [{"address": n["NodeManagerAddress"], "node_id": n["NodeID"], "hostname": n.get("NodeManagerHostname"),
                          "resources": n.get("Resources", {})} for n in nodes]
         for node, task in zip(nodes, out["tasks"]):
