@@ -51,17 +51,32 @@ def service(is_head):
     return "ray-head.service" if is_head else "ray-worker.service"
 
 
-def test_service_runs_enabled_as_vllm_and_restarts_on_failure(host, is_head):
+def test_service_runs_enabled_as_ray_not_vllm_and_restarts_on_failure(host, is_head):
     svc = host.service(service(is_head))
     assert svc.is_running and svc.is_enabled
     props = host.run("systemctl show -p User -p Restart -p NoNewPrivileges -p ProtectSystem %s", service(is_head)).stdout
-    assert "User=vllm" in props and "Restart=on-failure" in props and "NoNewPrivileges=yes" in props, props
+    assert "User=ray" in props and "Restart=on-failure" in props and "NoNewPrivileges=yes" in props, props
     other = service(not is_head)
     assert not host.service(other).is_running
     pid = host.run("systemctl show -p MainPID --value %s", service(is_head)).stdout.strip()
-    assert host.run("ps -o user= -p %s", pid).stdout.strip() == "vllm"
-    user = host.user("vllm")
-    assert user.exists and user.shell in ("/usr/sbin/nologin", "/bin/false")
+    assert host.run("ps -o user= -p %s", pid).stdout.strip() == "ray"
+    # Every Ray process (raylet, GCS, workers) runs as ray, none as the vLLM account.
+    ray_pids = host.run("pgrep -x 'raylet|gcs_server'").stdout.split()
+    assert ray_pids
+    assert {host.run("ps -o user= -p %s", p).stdout.strip() for p in ray_pids} == {"ray"}
+    user = host.user("ray")
+    assert user.exists and user.shell in ("/usr/sbin/nologin", "/bin/false") and user.home == "/var/lib/ray"
+    assert host.file("/var/lib/ray").user == "ray" and host.file("/var/lib/ray").mode == 0o750
+
+
+def test_units_exposure_at_most_5(host, is_head):
+    """systemd-analyze security: the Ray unit and the firewall oneshot score 5.0 or less."""
+    for unit in (service(is_head), "blackwell-ray-firewall.service"):
+        out = host.run("systemd-analyze security --no-pager %s", unit)
+        line = [x for x in out.stdout.splitlines() if "Overall exposure level" in x]
+        assert out.rc == 0 and line, out.stdout + out.stderr
+        score = float(line[0].split("Overall exposure level for %s:" % unit)[1].split()[0])
+        assert score <= 5.0, "%s: %s" % (unit, line[0])
 
 
 def test_unit_uses_the_qsfp_addresses_only(host, me, is_head, cluster):
@@ -86,7 +101,7 @@ def test_env_file_and_the_raylet_environment(host, me):
     assert "VLLM_HOST_IP=%s\n" % mine in env.content_string
     assert "GLOO_SOCKET_IFNAME=%s\n" % me["blackwell_qsfp_interface"] in env.content_string
     assert "RAY_memory_usage_threshold" not in env.content_string  # lab_cpu keeps Ray's default
-    raylet = host.run("pgrep -u vllm -x raylet").stdout.split()
+    raylet = host.run("pgrep -u ray -x raylet").stdout.split()
     assert len(raylet) == 1
     environ = host.file("/proc/%s/environ" % raylet[0]).content_string.split("\0")
     assert "VLLM_HOST_IP=%s" % mine in environ
@@ -105,7 +120,7 @@ def test_state_api_lists_exactly_the_inventory_by_qsfp_address(host, is_head, cl
     code = ("import json; from ray.util.state import list_nodes; "
             "print(json.dumps([n.node_ip for n in list_nodes(address='http://%s:%d', limit=1000) "
             "if n.state == 'ALIVE']))" % (cluster["head_ip"], DASHBOARD_PORT))
-    out = host.run("cd / && runuser -u vllm -- %s/bin/python -c %s", VENV, code)
+    out = host.run("cd / && runuser -u ray -- %s/bin/python -c %s", VENV, code)
     assert out.rc == 0, out.stderr
     listed = last_json(out.stdout)
     assert sorted(listed) == sorted(n["qsfp"] for n in cluster["nodes"].values())
@@ -116,14 +131,14 @@ def test_pinned_tasks_and_gloo_all_reduce_over_the_qsfp_link(host, me, is_head, 
     if not is_head:
         pytest.skip("run from the head")
     expect = ",".join(n["qsfp"] for n in cluster["nodes"].values())
-    out = host.run("cd / && runuser -u vllm -- %s/bin/python %s --address=%s:%s --expect=%s --gloo --interface=%s "
+    out = host.run("cd / && runuser -u ray -- %s/bin/python %s --address=%s:%s --expect=%s --gloo --interface=%s "
                    "--elements=262144 --iterations=5", VENV, CHECK, cluster["head_ip"], str(GCS_PORT), expect,
                    me["blackwell_qsfp_interface"])
     result = last_json(out.stdout)
     assert out.rc == 0 and result["ok"], result["errors"] or out.stderr
     for task in result["tasks"]:
         assert task["VLLM_HOST_IP"] == task["ray_node_ip"]
-        assert task["user"] == "vllm"
+        assert task["user"] == "ray"
     ranks = result["gloo"]["ranks"]
     assert len(ranks) == len(cluster["nodes"])
     expected_sum = float(sum(range(1, len(ranks) + 1)))
@@ -159,7 +174,7 @@ def _ray_ports(host):
 
 
 def test_every_port_ray_listens_on_is_firewalled(host):
-    pids = set(host.run("pgrep -u vllm").stdout.split())  # every process of the service user
+    pids = set(host.run("pgrep -u ray").stdout.split())  # every process of Ray's user
     listening = set()
     for line in host.run("ss -Hltnp").stdout.splitlines():
         cols = line.split()

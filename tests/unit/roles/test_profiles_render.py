@@ -157,13 +157,30 @@ def test_vllm_builds_and_serves_for_the_profile(rendered):
             assert over_ray.get("RAY_memory_usage_threshold") == (None if threshold is None else '"%s"' % threshold), name
 
 
-def test_ray_and_vllm_share_the_account_and_the_nccl_environment(rendered):
+def test_ray_and_vllm_run_as_their_own_accounts_and_share_the_nccl_environment(rendered):
     module, out = rendered
-    user, group, nccl_env = (COMMON["blackwell_service_user"], COMMON["blackwell_service_group"],
-                             COMMON["blackwell_nccl_env_file"])
+    nccl_env = COMMON["blackwell_nccl_env_file"]
+    accounts = {"ray.service": (COMMON["blackwell_ray_user"], COMMON["blackwell_ray_group"]),
+                "solo.service": (COMMON["blackwell_service_user"], COMMON["blackwell_service_group"])}
+    assert accounts["ray.service"] != accounts["solo.service"]
     for name in module.names():
-        for unit in ("ray.service", "solo.service"):
+        for unit, (user, group) in accounts.items():
             text = out[name]["files"][unit].splitlines()
             assert "User=%s" % user in text and "Group=%s" % group in text, (name, unit)
             assert "EnvironmentFile=-%s" % nccl_env in text, (name, unit)
         assert out[name]["facts"]["nccl_env_file"] == nccl_env
+
+
+def test_ray_unit_keeps_the_gpus_reachable(rendered):
+    """The Ray unit's device sandbox: every NVIDIA device node where the profile has GPUs, none at all elsewhere."""
+    module, out = rendered
+    for name in module.names():
+        text = out[name]["files"]["ray.service"].splitlines()
+        if module.get(name)["gpus"]:
+            assert "DevicePolicy=closed" in text and "PrivateDevices=yes" not in text, name
+            for allow in ("char-nvidia* rw", "/dev/nvidiactl rw", "/dev/nvidia-uvm rw", "/dev/nvidia-uvm-tools rw",
+                          "/dev/nvidia-caps rw"):
+                assert "DeviceAllow=" + allow in text, (name, allow)
+        else:
+            assert "PrivateDevices=yes" in text and not any(x.startswith("DeviceAllow=") for x in text), name
+        assert "CapabilityBoundingSet=" in text and "ProtectProc=invisible" in text, name
