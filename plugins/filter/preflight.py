@@ -264,8 +264,18 @@ def ray_worker_range(hostvars):
 
 
 def vllm_listeners(services):
-    """[{var, port}] of merged vLLM services (vllm_service_list)."""
-    return [{"var": "vllm_services[%s].port" % svc.get("name"), "port": svc.get("port")} for svc in services or []]
+    """[{var, port}] of merged vLLM services (vllm_service_list): host:port, and beyond loopback the
+    backend port vLLM listens on behind the gateway (backend_port, unset port + 20000)."""
+    out = []
+    for svc in services or []:
+        out.append({"var": "vllm_services[%s].port" % svc.get("name"), "port": svc.get("port")})
+        if str(svc.get("host", "127.0.0.1")) not in ("127.0.0.1", "localhost", "::1"):
+            backend = svc.get("backend_port")
+            if backend is None:
+                port = whole_number(svc.get("port"))
+                backend = port + 20000 if port is not None else None
+            out.append({"var": "vllm_services[%s].backend_port" % svc.get("name"), "port": backend})
+    return out
 
 
 def node_gpus(hostvars, nodes):

@@ -45,10 +45,13 @@ def test_security_report_is_recorded(host):
     assert report.exists and "Overall exposure level for vllm-tiny.service" in report.content_string
 
 
-def test_env_file_is_0600_root_and_holds_the_key(host):
+def test_env_file_is_0600_root_and_the_key_is_nginx_s_alone(host):
     f = host.file(ENV_FILE)
     assert f.mode == 0o600 and f.user == "root" and f.group == "root"
-    assert "VLLM_API_KEY=" in f.content_string and "HF_HUB_OFFLINE=" in f.content_string
+    # The service listens beyond loopback: nginx holds the key (0600 root), the vLLM processes never see it.
+    assert "VLLM_API_KEY=" not in f.content_string and "HF_HUB_OFFLINE=" in f.content_string
+    key = host.file("/etc/nginx/blackwell-vllm-key.conf")
+    assert key.mode == 0o600 and key.user == "root" and '"Bearer ' in key.content_string
 
 
 def test_the_api_key_is_not_on_the_command_line(host, unit):
@@ -73,7 +76,8 @@ def test_blackwell_patches_are_in_the_release(host):
 
 
 def test_models_lists_the_served_name_and_a_completion_returns_tokens(host):
-    cmd = host.run(f"{PROBE} verify --url http://127.0.0.1:8000 --served-name {SERVED} --env-file {ENV_FILE} --max-tokens 16")
+    cmd = host.run(f"{PROBE} verify --url http://127.0.0.1:8000 --served-name {SERVED} "
+                   "--key-file /etc/nginx/blackwell-vllm-key.conf --require-key --max-tokens 16")
     assert cmd.rc == 0, cmd.stdout + cmd.stderr
     res = json.loads(cmd.stdout)
     assert SERVED in res["models"]
@@ -81,5 +85,7 @@ def test_models_lists_the_served_name_and_a_completion_returns_tokens(host):
     assert res["unauthenticated_status"] == 401
 
 
-def test_listens_on_all_addresses(host):
+def test_the_gateway_listens_on_all_addresses_and_vllm_on_loopback(host):
     assert host.socket("tcp://0.0.0.0:8000").is_listening
+    assert host.socket("tcp://127.0.0.1:28000").is_listening
+    assert not host.socket("tcp://0.0.0.0:28000").is_listening

@@ -4,18 +4,23 @@
 """Is a vLLM service answering? Standard library only; runs with the system python3.
 
     vllm_probe.py wait   --unit U --url URL [--slice 15] [--allow-restarts] [--journal 40]
-    vllm_probe.py verify --url URL --served-name NAME [--env-file F] [--max-tokens 8]
+    vllm_probe.py verify --url URL --served-name NAME [--env-file F | --key-file F] [--require-key]
+                         [--insecure] [--max-tokens 8]
 
 wait: polls URL/health for up to --slice seconds and prints one JSON line. Exit 0 healthy,
 3 still loading (call again), 2 the unit failed or restarted (with the last journal lines).
 verify: /v1/models must list NAME, a completion must return tokens, and with an API key set a
 request without it must get 401. Exit 0 or 1.
-The API key is read from the unit's environment file (VLLM_API_KEY=...), so it never appears
-on a command line or in Ansible's output.
+The API key is read from the unit's environment file (VLLM_API_KEY=..., a loopback-only service)
+or from the gateway's nginx key file (--key-file, a line "Bearer <key>" 1;), so it never appears
+on a command line or in Ansible's output. --insecure: TLS without checking the certificate (the
+gateway probed on loopback, its certificate names the public host).
 """
 
 import argparse
 import json
+import re
+import ssl
 import subprocess
 import sys
 import time
@@ -39,13 +44,29 @@ def api_key(env_file):
     return None
 
 
+def gateway_key(key_file):
+    """The key of the nginx map line "Bearer <key>" 1; (quotes and backslashes escaped)."""
+    try:
+        with open(key_file) as f:
+            for line in f:
+                found = re.match(r'^\s*"Bearer ((?:[^"\\]|\\.)*)"\s+1;', line)
+                if found:
+                    return re.sub(r"\\(.)", r"\1", found.group(1)) or None
+    except OSError:
+        return None
+    return None
+
+
+CONTEXT = None
+
+
 def request(url, key=None, body=None, timeout=10):
     headers = {"Content-Type": "application/json"}
     if key:
         headers["Authorization"] = "Bearer " + key
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
+    with urllib.request.urlopen(req, timeout=timeout, context=CONTEXT) as resp:
         raw = resp.read()
         return resp.status, raw
 
@@ -102,7 +123,13 @@ def cmd_wait(args):
 
 
 def cmd_verify(args):
-    key = api_key(args.env_file)
+    global CONTEXT
+    if args.insecure:
+        CONTEXT = ssl._create_unverified_context()  # noqa: S323 - loopback probe of our own gateway
+    key = gateway_key(args.key_file) if args.key_file else api_key(args.env_file)
+    if args.require_key and not key:
+        print(json.dumps({"url": args.url, "error": "no API key in %s" % (args.key_file or args.env_file)}))
+        return 1
     base = args.url.rstrip("/")
     out = {"url": base, "served_name": args.served_name, "auth": bool(key)}
     try:
@@ -158,6 +185,9 @@ def main():
     v.add_argument("--url", required=True)
     v.add_argument("--served-name", required=True)
     v.add_argument("--env-file")
+    v.add_argument("--key-file")
+    v.add_argument("--require-key", action="store_true")
+    v.add_argument("--insecure", action="store_true")
     v.add_argument("--max-tokens", type=int, default=8)
     v.add_argument("--prompt", default="The quick brown fox")
     args = ap.parse_args()

@@ -100,7 +100,9 @@ def test_dgx_unit_is_the_gb10_setup_over_ray(dgx):
 
 def test_dgx_environment(dgx):
     env = (dgx / "general.env").read_text()
-    for line in ('VLLM_API_KEY="test-key-0123456789abcdef"', 'RAY_ADDRESS="192.168.100.10:6379"',
+    # The service listens beyond loopback: nginx holds the key, the vLLM processes never see it.
+    assert "test-key" not in env and "VLLM_API_KEY" not in env
+    for line in ('RAY_ADDRESS="192.168.100.10:6379"',
                  'VLLM_HOST_IP="192.168.100.10"', 'RAY_memory_usage_threshold="1.0"', 'HF_HUB_OFFLINE="1"',
                  'PYTORCH_CUDA_ALLOC_CONF="expandable_segments:True"'):
         assert line in env.splitlines(), line
@@ -157,3 +159,22 @@ def test_listening_beyond_loopback_needs_a_key(tmp_path):
                                       "vllm_services": [{"name": "x", "model": "/m", "host": "0.0.0.0"}]})],
                          cwd=REPO, env=env, capture_output=True, text=True)
     assert res.returncode != 0 and "need vllm_api_key" in res.stdout
+
+
+def test_gpu_unit_allows_only_the_nvidia_devices_and_bounds_restarts(dgx):
+    unit = (dgx / "general.service").read_text().splitlines()
+    assert "DevicePolicy=closed" in unit and "PrivateDevices=no" in unit
+    for dev in ("/dev/nvidiactl rw", "/dev/nvidia-uvm rw", "/dev/nvidia-uvm-tools rw", "char-nvidia-frontend rw",
+                "char-nvidia-uvm rw", "char-nvidia-caps rw"):
+        assert "DeviceAllow=" + dev in unit, dev
+    assert "StartLimitIntervalSec=3600" in unit and "StartLimitBurst=5" in unit and "RestartSec=10" in unit
+    assert "StartLimitIntervalSec=0" not in unit and "OOMPolicy=stop" in unit
+
+
+def test_cpu_unit_has_no_devices_and_bounded_restarts(tmp_path):
+    out = render(tmp_path, "inventories/lab/group_vars/all/main.yml", "inventories/lab/group_vars/all/vllm.yml",
+                 "inventories/lab/group_vars/all/vault.yml",
+                 extra={"vllm_restart_sec": 2, "vllm_start_limit_burst": 3, "vllm_start_limit_interval": 120})
+    unit = (out / "tiny.service").read_text().splitlines()
+    assert "PrivateDevices=yes" in unit and not [line for line in unit if line.startswith("DeviceAllow=")]
+    assert "StartLimitIntervalSec=120" in unit and "StartLimitBurst=3" in unit and "RestartSec=2" in unit
