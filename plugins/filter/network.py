@@ -272,10 +272,27 @@ def qsfp_drift(states, links):
         if st["mtu"] != whole_number(link["mtu"]):
             out.append("%s has MTU %s, wants %s" % (link["name"], st["mtu"], link["mtu"]))
         if st["ipv4"] != [link["address"]]:
-            out.append("%s has %s, wants %s" % (link["name"], ", ".join(st["ipv4"]) or "no IPv4 address",
-                                                link["address"]))
+            out.append("addresses on %s: %s; expected exactly %s" % (link["name"], ", ".join(st["ipv4"]) or "none",
+                                                                   link["address"]))
         if not st["up"]:
             out.append("%s is down" % link["name"])
+    return out
+
+
+def qsfp_stale_addresses(states, links):
+    """The global IPv4 addresses on the QSFP links that the wanted links no longer declare: [{interface, address}].
+
+    After a renumbering, `networkctl reconfigure` adds the new address and leaves the old one on
+    the link, so the node answers on both; only interfaces named in links are looked at.
+    """
+    out = []
+    for link in links:
+        st = states.get(link["name"])
+        if st is None:
+            continue
+        for address in st["ipv4"]:
+            if address != link["address"]:
+                out.append({"interface": link["name"], "address": address})
     return out
 
 
@@ -445,6 +462,7 @@ class FilterModule(object):
             "qsfp_inventory": qsfp_inventory,
             "qsfp_link_states": qsfp_link_states,
             "qsfp_drift": qsfp_drift,
+            "qsfp_stale_addresses": qsfp_stale_addresses,
             "qsfp_renderer": qsfp_renderer,
             "qsfp_apply_commands": qsfp_apply_commands,
             "qsfp_rollback_commands": qsfp_rollback_commands,

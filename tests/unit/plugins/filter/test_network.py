@@ -221,8 +221,20 @@ def test_drift_names_what_differs():
     assert nf.qsfp_drift(states, [link(address="10.234.12.10/24")]) == ["enp1s0f0np0 has MTU 1500, wants 9000"]
     assert nf.qsfp_drift(states, [link(address="10.234.12.10/24", mtu=1500)]) == []
     assert nf.qsfp_drift(states, [link("enp1s0f1np1", "10.1.0.1/24", 1500)]) == [
-        "enp1s0f1np1 has no IPv4 address, wants 10.1.0.1/24", "enp1s0f1np1 is down"]
+        "addresses on enp1s0f1np1: none; expected exactly 10.1.0.1/24", "enp1s0f1np1 is down"]
     assert nf.qsfp_drift(states, [link("nope")]) == ["nope is missing"]
+
+
+def test_renumbered_link_names_the_old_address_as_stale():
+    states = nf.qsfp_link_states(IP_JSON)
+    states["enp1s0f0np0"]["ipv4"] = ["10.234.12.10/24", "10.234.12.20/24"]
+    new = link(address="10.234.12.20/24", mtu=1500)
+    assert nf.qsfp_drift(states, [new]) == [
+        "addresses on enp1s0f0np0: 10.234.12.10/24, 10.234.12.20/24; expected exactly 10.234.12.20/24"]
+    assert nf.qsfp_stale_addresses(states, [new]) == [{"interface": "enp1s0f0np0", "address": "10.234.12.10/24"}]
+    assert nf.qsfp_stale_addresses(states, [link(address="10.234.12.10/24")]) == [
+        {"interface": "enp1s0f0np0", "address": "10.234.12.20/24"}]
+    assert nf.qsfp_stale_addresses(states, [link("nope")]) == []
 
 
 def test_state_diff_and_describe():
@@ -337,4 +349,4 @@ def test_the_plugin_exports_every_filter():
     names = nf.FilterModule().filters()
     assert set(names) == {"qsfp_interface_problems", "qsfp_link_problems", "qsfp_peers", "qsfp_inventory",
                           "qsfp_link_states", "qsfp_drift", "qsfp_renderer", "qsfp_apply_commands", "qsfp_rollback_commands",
-                          "qsfp_describe", "qsfp_state_diff", "qsfp_management_interfaces"}
+                          "qsfp_describe", "qsfp_state_diff", "qsfp_management_interfaces", "qsfp_stale_addresses"}
