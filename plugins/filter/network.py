@@ -272,8 +272,8 @@ def qsfp_drift(states, links):
         if st["mtu"] != whole_number(link["mtu"]):
             out.append("%s has MTU %s, wants %s" % (link["name"], st["mtu"], link["mtu"]))
         if st["ipv4"] != [link["address"]]:
-            out.append("addresses on %s: %s; expected exactly %s" % (link["name"], ", ".join(st["ipv4"]) or "none",
-                                                                   link["address"]))
+            seen = ", ".join(st["ipv4"]) or "none"
+            out.append("addresses on %s: %s; expected exactly %s" % (link["name"], seen, link["address"]))
         if not st["up"]:
             out.append("%s is down" % link["name"])
     return out
