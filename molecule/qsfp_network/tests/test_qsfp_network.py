@@ -5,6 +5,7 @@ frame reaches every peer and one byte more is refused, the netplan file is 0600 
 previous version kept, no rollback is pending, and the management link is untouched.
 """
 
+import ipaddress
 import json
 
 import pytest
@@ -86,19 +87,24 @@ def test_netplan_accepts_the_configuration(host):
 
 def test_previous_configuration_is_kept(host, me):
     # The role records the links before every change (links.json) and keeps the netplan file it
-    # replaced. The head changed once, from LXC's MTU 1500 and no file; the workers changed again
-    # in the fault test, whose rollback brought the converged file back, so that is their previous one.
+    # replaced. The last change the head made was the renumbering drill's way back (from the
+    # inventory address + 10). The workers' last change was the fault test's, whose rollback
+    # brought the converged file back, and the boot-unit drill reverted their renumbering, so the
+    # way back found nothing to change: their previous file is the converged one.
     record = host.file(f"{STATE}/previous/links.json")
     assert record.exists and record.mode == 0o600
     before = json.loads(record.content_string)[QSFP_IF]
     backup = host.file(f"{STATE}/previous/60-qsfp.yaml")
+    assert backup.exists and backup.mode == 0o600
+    assert before["mtu"] == MTU
     if me["inventory_hostname"] in me["groups"]["ray_workers"]:
-        assert backup.exists and backup.mode == 0o600
         assert backup.content_string == host.file(NETPLAN).content_string
-        assert before["mtu"] == MTU and before["ipv4"] == [me["blackwell_qsfp_address"]]
+        assert before["ipv4"] == [me["blackwell_qsfp_address"]]
     else:
-        assert not backup.exists
-        assert before["mtu"] == 1500 and before["ipv4"] == [me["blackwell_qsfp_address"]]
+        iface = ipaddress.ip_interface(me["blackwell_qsfp_address"])
+        renumbered = "%s/%d" % (iface.ip + 10, iface.network.prefixlen)
+        assert before["ipv4"] == [renumbered]
+        assert renumbered in backup.content_string and renumbered not in host.file(NETPLAN).content_string
 
 
 def test_no_rollback_is_pending(host):
