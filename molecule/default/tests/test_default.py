@@ -19,7 +19,7 @@ import testinfra
 ICMP_OVERHEAD = 28
 # The roles' defaults (ray_cluster, common), unless the inventory sets them.
 RAY_DEFAULTS = {"ray_cluster_gcs_port": 6379, "ray_cluster_venv": "/opt/vllm/current/venv",
-                "blackwell_service_user": "vllm"}
+                "blackwell_service_user": "vllm", "blackwell_ray_user": "ray"}
 
 
 def address(cidr):
@@ -105,7 +105,8 @@ def test_ray_lists_exactly_the_inventory_nodes_by_qsfp_address(host, me, request
     settings = {k: me.get(k, v) for k, v in RAY_DEFAULTS.items()}
     gcs = f"{address(me['blackwell_qsfp_address'])}:{settings['ray_cluster_gcs_port']}"
     python = f"{settings['ray_cluster_venv']}/bin/python"
-    cmd = host.run(f"runuser -u {settings['blackwell_service_user']} -- timeout 90 {python} -c "
+    # As Ray's own account, from /, as an operator's driver on the head would run.
+    cmd = host.run(f"cd / && runuser -u {settings['blackwell_ray_user']} -- timeout 90 {python} -c "
                    f"{shlex.quote(RAY_NODES % gcs)}")
     errors = [line for line in cmd.stderr.splitlines() if line.strip() and "Permanently added" not in line]
     assert cmd.rc == 0, f"cannot ask Ray at {gcs} (rc {cmd.rc}): {' / '.join(errors)[-300:]}"
