@@ -89,6 +89,8 @@ def test_one_byte_more_is_refused_for_the_inventory_mtu(host, qsfp, peers):
             f"a {size}-byte DF ping to {name} ({ip}) was not refused for MTU {qsfp['mtu']}: {out.strip()[-200:]}"
 
 
+# Ray's token authentication: a driver presents the cluster's token, from the Ray unit's environment file.
+RAY_AUTH = "env $(grep -h '^RAY_AUTH_' /etc/blackwell/ray.env)"
 RAY_NODES = """
 import json, ray
 ray.init(address=%r, logging_level="ERROR", log_to_driver=False)
@@ -106,7 +108,7 @@ def test_ray_lists_exactly_the_inventory_nodes_by_qsfp_address(host, me, request
     gcs = f"{address(me['blackwell_qsfp_address'])}:{settings['ray_cluster_gcs_port']}"
     python = f"{settings['ray_cluster_venv']}/bin/python"
     # As Ray's own account, from /, as an operator's driver on the head would run.
-    cmd = host.run(f"cd / && runuser -u {settings['blackwell_ray_user']} -- timeout 90 {python} -c "
+    cmd = host.run(f"cd / && runuser -u {settings['blackwell_ray_user']} -- {RAY_AUTH} timeout 90 {python} -c "
                    f"{shlex.quote(RAY_NODES % gcs)}")
     errors = [line for line in cmd.stderr.splitlines() if line.strip() and "Permanently added" not in line]
     assert cmd.rc == 0, f"cannot ask Ray at {gcs} (rc {cmd.rc}): {' / '.join(errors)[-300:]}"

@@ -13,6 +13,8 @@ import json
 import pytest
 import testinfra
 
+# Ray's token authentication: a driver presents the cluster's token, from the Ray unit's environment file.
+RAY_AUTH = "env $(grep -h '^RAY_AUTH_' /etc/blackwell/ray.env)"
 RAY_DEFAULTS = {"ray_cluster_gcs_port": 6379, "ray_cluster_venv": "/opt/vllm/current/venv"}
 SECRET_DIRS = ("/etc/vllm", "/etc/nginx")
 
@@ -77,7 +79,7 @@ def test_ray_task_cannot_read_the_vllm_api_secrets(host, me, request):
     gcs = "%s:%d" % (address(me["blackwell_qsfp_address"]), int(settings["ray_cluster_gcs_port"]))
     args = json.dumps({"address": gcs, "targets": targets})
     # host.run quotes each argument itself.
-    cmd = host.run("cd / && runuser -u %s -- timeout 180 %s/bin/python -c %s %s",
+    cmd = host.run("cd / && runuser -u %s -- " + RAY_AUTH + " timeout 180 %s/bin/python -c %s %s",
                    ray_user[0], settings["ray_cluster_venv"], DRIVER, args)
     assert cmd.rc == 0, cmd.stderr[-2000:]
     found = json.loads(cmd.stdout.strip().splitlines()[-1])

@@ -7,6 +7,7 @@ port a Ray process listens on.
 """
 
 import json
+from shlex import quote as shlex_quote
 
 import pytest
 import testinfra
@@ -15,6 +16,8 @@ VENV = "/opt/vllm/current/venv"
 CHECK = "/usr/local/libexec/blackwell-ray/ray_cluster_check.py"
 GCS_PORT = 6379
 DASHBOARD_PORT = 8265
+# Ray's token authentication: a driver presents the cluster's token, from the Ray unit's environment file.
+RAY_AUTH = "env $(grep -h '^RAY_AUTH_' /etc/blackwell/ray.env)"
 
 
 def address(cidr):
@@ -120,7 +123,7 @@ def test_state_api_lists_exactly_the_inventory_by_qsfp_address(host, is_head, cl
     code = ("import json; from ray.util.state import list_nodes; "
             "print(json.dumps([n.node_ip for n in list_nodes(address='http://%s:%d', limit=1000) "
             "if n.state == 'ALIVE']))" % (cluster["head_ip"], DASHBOARD_PORT))
-    out = host.run("cd / && runuser -u ray -- %s/bin/python -c %s", VENV, code)
+    out = host.run("cd / && runuser -u ray -- " + RAY_AUTH + " %s/bin/python -c %s", VENV, code)
     assert out.rc == 0, out.stderr
     listed = last_json(out.stdout)
     assert sorted(listed) == sorted(n["qsfp"] for n in cluster["nodes"].values())
@@ -131,8 +134,8 @@ def test_pinned_tasks_and_gloo_all_reduce_over_the_qsfp_link(host, me, is_head, 
     if not is_head:
         pytest.skip("run from the head")
     expect = ",".join(n["qsfp"] for n in cluster["nodes"].values())
-    out = host.run("cd / && runuser -u ray -- %s/bin/python %s --address=%s:%s --expect=%s --gloo --interface=%s "
-                   "--elements=262144 --iterations=5", VENV, CHECK, cluster["head_ip"], str(GCS_PORT), expect,
+    out = host.run("cd / && runuser -u ray -- %s/bin/python %s --ray-env=/etc/blackwell/ray.env --address=%s:%s "
+                   "--expect=%s --gloo --interface=%s --elements=262144 --iterations=5", VENV, CHECK, cluster["head_ip"], str(GCS_PORT), expect,
                    me["blackwell_qsfp_interface"])
     result = last_json(out.stdout)
     assert out.rc == 0 and result["ok"], result["errors"] or out.stderr
@@ -185,3 +188,75 @@ def test_every_port_ray_listens_on_is_firewalled(host):
             listening.add(int(local.rsplit(":", 1)[1]))
     assert listening, "no Ray listener found"
     assert listening <= _ray_ports(host), "ports outside the firewall's set: %s" % sorted(listening - _ray_ports(host))
+
+
+TOKEN_FILE = "/etc/blackwell/ray-auth-token"
+# A driver that connects to the head's GCS and runs one task; prints what Ray said.
+CONNECT = """
+import sys, ray
+try:
+    ray.init(address=sys.argv[1], logging_level="ERROR", log_to_driver=False)
+    print("accepted", ray.get(ray.remote(num_cpus=0)(lambda: 42).remote(), timeout=60))
+except Exception as exc:
+    print("refused", type(exc).__name__)
+"""
+# The dashboard's HTTP API (the state API, job submission): status code for a given Authorization header.
+HTTP = """
+import sys, urllib.request, urllib.error
+request = urllib.request.Request(sys.argv[1])
+if sys.argv[2]:
+    request.add_header("Authorization", "Bearer " + sys.argv[2])
+try:
+    print(urllib.request.urlopen(request, timeout=10).status)
+except urllib.error.HTTPError as exc:
+    print(exc.code)
+"""
+
+
+def test_token_file_is_the_same_on_every_node_and_private_to_ray(host, cluster):
+    token = host.file(TOKEN_FILE)
+    assert token.exists and token.user == "root" and token.group == "ray" and token.mode == 0o640
+    assert host.run("runuser -u nobody -- cat %s", TOKEN_FILE).rc != 0
+    sums = set()
+    for name in cluster["nodes"]:
+        other = testinfra.get_host("ansible://" + name, ansible_inventory=host.backend.ansible_inventory)
+        sums.add(other.file(TOKEN_FILE).sha256sum)
+    assert len(sums) == 1, "the nodes hold different tokens"
+    value = token.content_string.strip()
+    assert len(value) >= 32
+    env = host.file("/etc/blackwell/ray.env").content_string
+    assert "RAY_AUTH_MODE=token\n" in env and "RAY_AUTH_TOKEN_PATH=%s\n" % TOKEN_FILE in env
+    assert value not in env
+    # Ray's own logs and the journal name the token file, never the token.
+    journal = host.run("journalctl --no-pager -q -u ray-head.service -u ray-worker.service")
+    assert value not in journal.stdout
+
+
+@pytest.mark.parametrize("presented", ["none", "wrong"])
+def test_a_peer_without_the_token_is_refused(host, is_head, cluster, presented):
+    """From a QSFP peer (inside the firewall), as Ray's own account: no token, or a wrong one, gets
+    nothing from the GCS; the cluster's token gets a task run."""
+    if is_head:
+        pytest.skip("a peer of the head asks")
+    gcs = "%s:%d" % (cluster["head_ip"], GCS_PORT)
+    env = "env -u RAY_AUTH_TOKEN_PATH HOME=/nonexistent " + (
+        "RAY_AUTH_MODE=token RAY_AUTH_TOKEN=%s" % ("0" * 64) if presented == "wrong" else "RAY_AUTH_MODE=disabled")
+    out = host.run("cd / && runuser -u ray -- %s timeout 90 %s/bin/python -c %s %s" % (
+        env, VENV, shlex_quote(CONNECT), gcs))
+    assert out.stdout.strip().splitlines()[-1:] == ["refused ConnectionError"], out.stdout + out.stderr[-1500:]
+    assert "Authentication token is missing or incorrect" in out.stderr, out.stderr[-1500:]
+    good = host.run("cd / && runuser -u ray -- %s timeout 90 %s/bin/python -c %s %s" % (
+        RAY_AUTH, VENV, shlex_quote(CONNECT), gcs))
+    assert good.stdout.strip().splitlines()[-1:] == ["accepted 42"], good.stdout + good.stderr[-1500:]
+
+
+def test_dashboard_refuses_requests_without_the_token(host, is_head, cluster):
+    if is_head:
+        pytest.skip("a peer of the head asks")
+    url = "http://%s:%d/api/v0/nodes" % (cluster["head_ip"], DASHBOARD_PORT)
+    token = host.file(TOKEN_FILE).content_string.strip()
+    codes = {}
+    for name, header in (("none", ""), ("wrong", "0" * 64), ("token", token)):
+        out = host.run("%s/bin/python -c %s %s %s" % (VENV, shlex_quote(HTTP), url, shlex_quote(header)))
+        codes[name] = out.stdout.strip()
+    assert codes == {"none": "401", "wrong": "403", "token": "200"}, codes

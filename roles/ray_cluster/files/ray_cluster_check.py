@@ -5,6 +5,7 @@
 
     ray_cluster_check.py --address 10.234.14.10:6379 --expect 10.234.14.10,10.234.14.11 [--wait 120]
                          [--nodes-only] [--gloo --interface enp1s0f0np0 --gloo-port 29511]
+                         [--ray-env /etc/blackwell/ray.env]
 
 Installed by blackwell.vllm.ray_cluster. Run it with the venv's Python, as the Ray service user.
 Prints one JSON object as its last line of output; exits 1 (with the reason in "errors") when a check fails, 2 when it cannot connect.
@@ -37,6 +38,8 @@ def parse_args(argv=None):
     p.add_argument("--gloo-port", type=int, default=29511)
     p.add_argument("--elements", type=int, default=1 << 20, help="float32 elements per all-reduce")
     p.add_argument("--iterations", type=int, default=20)
+    p.add_argument("--ray-env", default=None, metavar="FILE",
+                   help="the Ray unit's environment file: its RAY_AUTH_* settings (token authentication) are used")
     return p.parse_args(argv)
 
 
@@ -157,8 +160,32 @@ class GlooMember:
         }
 
 
+def auth_env(path):
+    """The RAY_AUTH_* settings of an environment file (NAME=value lines), to reach a cluster with token auth."""
+    found = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            name, sep, value = line.strip().partition("=")
+            if sep and name.startswith("RAY_AUTH_"):
+                found[name] = value.strip().strip('"')
+    return found
+
+
+def auth_state():
+    """What a refused connection was presented with, for the error message (never the token)."""
+    mode = os.environ.get("RAY_AUTH_MODE", "unset")
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    if mode != "token":
+        return "RAY_AUTH_MODE %s" % mode
+    if path and not os.access(path, os.R_OK):
+        return "RAY_AUTH_MODE token, token file %s not readable by uid %d" % (path, os.getuid())
+    return "RAY_AUTH_MODE token, token from %s" % (path or "RAY_AUTH_TOKEN or ~/.ray/auth_token")
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.ray_env:
+        os.environ.update(auth_env(args.ray_env))
     expected = sorted(set(a.strip() for a in args.expect.split(",") if a.strip()))
     head_ip = args.address.rsplit(":", 1)[0]
     out = {"address": args.address, "expected": expected, "errors": []}
@@ -169,7 +196,8 @@ def main(argv=None):
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         ray.init(address=args.address, logging_level="ERROR", log_to_driver=False)
     except Exception as exc:  # a person reads this: which address, what went wrong
-        out["errors"].append("cannot connect to the Ray cluster at %s: %s: %s" % (args.address, type(exc).__name__, exc))
+        out["errors"].append("cannot connect to the Ray cluster at %s (%s): %s: %s" % (
+            args.address, auth_state(), type(exc).__name__, exc))
         emit(out)
         return 2
     out["connect_s"] = round(time.monotonic() - t0, 2)

@@ -7,6 +7,7 @@ The recorded cases: seconds after a raylet restart, when the old and the new ray
 for one address; DEAD entries of earlier raylets; a node that never joined."""
 
 import importlib.util
+import os
 import json
 import pathlib
 import sys
@@ -138,3 +139,51 @@ def test_missing_node_fails_and_is_named(check):
     rc, out = check([[HEAD_NODE, dict(OLD_WORKER, Alive=False)]], "--nodes-only", "--wait", "0.2")
     assert rc == 1
     assert "missing: ['%s']" % WORKER in out["errors"][0]
+
+
+RAY_ENV = """# Environment of ray-head.service.
+VLLM_HOST_IP=10.234.14.10
+RAY_USAGE_STATS_ENABLED=0
+RAY_AUTH_MODE=token
+RAY_AUTH_TOKEN_PATH=/etc/blackwell/ray-auth-token
+NCCL_SOCKET_IFNAME=enp1s0f0np0
+"""
+
+
+def test_ray_env_brings_only_the_token_settings(check, monkeypatch, tmp_path):
+    """--ray-env: a client run by hand or by the tests reaches a cluster with token authentication."""
+    env_file = tmp_path / "ray.env"
+    env_file.write_text(RAY_ENV)
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "NCCL_SOCKET_IFNAME"):
+        monkeypatch.delenv(name, raising=False)
+    rc, out = check([OLD_DEAD], "--nodes-only", "--ray-env", str(env_file))
+    assert rc == 0, out["errors"]
+    assert os.environ["RAY_AUTH_MODE"] == "token"
+    assert os.environ["RAY_AUTH_TOKEN_PATH"] == "/etc/blackwell/ray-auth-token"
+    assert "NCCL_SOCKET_IFNAME" not in os.environ
+
+
+def test_refused_connection_names_the_token_settings_not_the_token(check, monkeypatch, tmp_path):
+    """Ray says only "Failed to connect": the error names the auth mode and an unreadable token file."""
+    token = tmp_path / "ray-auth-token"
+    token.write_text("0123abcd" * 8)
+    token.chmod(0)
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token))
+
+    def refuse(**kw):
+        raise ConnectionError("Failed to connect to Ray cluster at %s" % kw["address"])
+    original = fake_ray
+
+    def refusing(snapshots):
+        ray = original(snapshots)
+        ray.init = refuse
+        return ray
+    monkeypatch.setattr(sys.modules[__name__], "fake_ray", refusing)
+    rc, out = check([OLD_DEAD], "--nodes-only")
+    assert rc == 2
+    message = out["errors"][0]
+    assert "RAY_AUTH_MODE token" in message and "Failed to connect" in message
+    if os.getuid() != 0:  # root reads a mode-0 file
+        assert "not readable" in message
+    assert "0123abcd" not in message

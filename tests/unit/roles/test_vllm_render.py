@@ -104,7 +104,9 @@ def test_dgx_environment(dgx):
     assert "test-key" not in env and "VLLM_API_KEY" not in env
     for line in ('RAY_ADDRESS="192.168.100.10:6379"',
                  'VLLM_HOST_IP="192.168.100.10"', 'RAY_memory_usage_threshold="1.0"', 'HF_HUB_OFFLINE="1"',
-                 'PYTORCH_CUDA_ALLOC_CONF="expandable_segments:True"'):
+                 'PYTORCH_CUDA_ALLOC_CONF="expandable_segments:True"',
+                 # The Ray backend presents the cluster's token (Ray's token authentication).
+                 'RAY_AUTH_MODE="token"', 'RAY_AUTH_TOKEN_PATH="/etc/blackwell/ray-auth-token"'):
         assert line in env.splitlines(), line
 
 
