@@ -3,7 +3,8 @@
 The corpus (tests/integration/bad_inventories/<name>.yml) holds the lab inventory plus ONE defect
 each: an extra inventory file (`inventory:`, or `raw:` text for a file that does not parse) laid
 beside the lab's own hosts.yml (`@i@` in an address stands for the lab's --index), the role the defect belongs to, and the fragments the failure
-message must hold (the variable, the bad value, what is accepted).
+message must hold (the variable, the bad value, what is accepted); `forbid` lists secrets that nothing
+the run prints may hold.
 
 Against a real two-node lab (`lab/lab up`), for each entry `site.yml` runs through ansible-runner
 and its events must say: the run failed, the failing task is in role preflight (for `stage:
@@ -202,6 +203,10 @@ def problems(entry, res):
     missing = [frag for frag in entry["expect"] if frag not in text]
     if missing:
         out.append("message lacks %s: %s" % (missing, text[-2500:]))
+    # `forbid`: secrets of the entry, which must appear nowhere in what the run printed.
+    leaked = [frag for frag in entry.get("forbid", []) if frag in text or frag in res["stdout"]]
+    if leaked:
+        out.append("the run printed the secret %s" % leaked)
     return out
 
 
