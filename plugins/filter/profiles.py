@@ -29,6 +29,19 @@ def hardware_profiles_table(which="deployable"):
             for name in hardware_profiles.names(deployable_only=(which == "deployable"))}
 
 
+def cuda_stack_problems(profile, cuda_version, driver_branch=None, driver_source="nvidia_driver_branch"):
+    """Sentences naming what is wrong with a CUDA toolkit and a driver branch for a profile's GPUs ([] when they fit)."""
+    try:
+        return hardware_profiles.cuda_stack_problems(profile, cuda_version, driver_branch, driver_source)
+    except hardware_profiles.UnknownProfile as exc:
+        raise AnsibleFilterError("cuda_stack_problems: %s" % exc)
+
+
+def cuda_toolkit_drivers(_input=None):
+    """CUDA toolkit version -> the first driver branch that runs it."""
+    return dict(hardware_profiles.TOOLKIT_DRIVER)
+
+
 class FilterModule(object):
     """blackwell.vllm hardware profile filters."""
 
@@ -36,4 +49,6 @@ class FilterModule(object):
         return {
             "hardware_profile": hardware_profile,
             "hardware_profiles": hardware_profiles_table,
+            "cuda_stack_problems": cuda_stack_problems,
+            "cuda_toolkit_drivers": cuda_toolkit_drivers,
         }

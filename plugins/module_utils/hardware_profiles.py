@@ -49,6 +49,14 @@ CAPABILITY_NEEDS = {
     "sm_121": {"cuda": "13.0", "driver": "580"},
 }
 
+# The first driver branch that runs each CUDA toolkit the collection installs (cuda-toolkit-X-Y from
+# NVIDIA's CUDA apt repository): a toolkit newer than the node's driver compiles code it cannot run.
+TOOLKIT_DRIVER = {
+    "12.8": "570",
+    "12.9": "575",
+    "13.0": "580",
+}
+
 # Where GPU memory is the host's (unified memory), Ray's OOM killer counts the GPU-resident model
 # weights as host memory and would kill the serving workers at its default 0.95: at 1.0 it never fires.
 UNIFIED_MEMORY_RAY_THRESHOLD = 1.0
@@ -214,6 +222,41 @@ def get(name, deployable_only=True):
 def allowing(capability):
     """Profiles whose GPU check accepts a capability."""
     return sorted(name for name, prof in PROFILES.items() if capability in prof["allowed_capabilities"])
+
+
+def _major_minor(version):
+    return tuple(int(part) for part in str(version).split(".")[:2])
+
+
+def cuda_stack_problems(profile, cuda_version, driver_branch, driver_source="nvidia_driver_branch"):
+    """What is wrong with a CUDA toolkit and a driver branch for one profile's GPUs: a list of sentences,
+    empty when they fit. driver_branch None: no driver known yet (its checks are left out). Each sentence
+    names the variable, the value and what is accepted."""
+    prof = get(profile, deployable_only=False) if isinstance(profile, str) else profile
+    problems = []
+    cuda = str(cuda_version)
+    if cuda not in TOOLKIT_DRIVER:
+        return ["blackwell_cuda_version=%s is not a CUDA toolkit this collection installs; use one of %s"
+                % (cuda, ", ".join(sorted(TOOLKIT_DRIVER, key=_major_minor)))]
+    needs = CAPABILITY_NEEDS.get(prof.get("capability")) if prof.get("capability") else None
+    if needs and _major_minor(cuda) < _major_minor(needs["cuda"]):
+        problems.append("blackwell_cuda_version=%s is too old for the %s GPUs of profile %s: they need CUDA %s or newer"
+                        % (cuda, prof["capability"], prof["name"], needs["cuda"]))
+    if driver_branch in (None, ""):
+        return problems
+    branch = str(driver_branch).split(".")[0]
+    if not branch.isdigit():
+        return problems + ["%s=%s is not a driver branch (a number such as 580)" % (driver_source, driver_branch)]
+    first = max(int(prof["min_driver"] or 0), int(needs["driver"]) if needs else 0)
+    if int(branch) < first:
+        problems.append("%s=%s is too old for the %s GPUs of profile %s: they need driver %d or newer"
+                        % (driver_source, driver_branch, prof["capability"] or "", prof["name"], first))
+    if int(branch) < int(TOOLKIT_DRIVER[cuda]):
+        problems.append("blackwell_cuda_version=%s needs driver %s or newer, but %s=%s; use CUDA %s or a newer driver"
+                        % (cuda, TOOLKIT_DRIVER[cuda], driver_source, driver_branch,
+                           " or ".join(v for v in sorted(TOOLKIT_DRIVER, key=_major_minor)
+                                       if int(TOOLKIT_DRIVER[v]) <= int(branch)) or "(none)"))
+    return problems
 
 
 def unified_memory(capability):

@@ -146,7 +146,7 @@ def test_site_playbook_runs_from_the_installed_collection(built):
     play_tags = set(re.findall(r"play #\d+ .*TAGS: \[([^\]]*)\]", res.stdout))
     play_tags = {t.strip() for tags in play_tags for t in tags.split(",")}
     assert stages and stages <= play_tags, (stages, play_tags)
-    for role in ("preflight", "nccl", "qsfp_network", "ray_cluster", "vllm"):
+    for role in ("preflight", "nvidia_driver", "cuda_toolkit", "nccl", "qsfp_network", "ray_cluster", "vllm"):
         assert "blackwell.vllm.%s : " % role in res.stdout, role
 
 
