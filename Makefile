@@ -18,10 +18,10 @@ setup: apt venv
 apt: .cache/apt.done
 .cache/apt.done:
 	@mkdir -p .cache
-	@echo "==> apt: lxc debootstrap nftables openssh-client rsync"
+	@echo "==> apt: lxc debootstrap nftables openssh-client rsync iproute2 equivs dpkg-dev apt-utils"
 	@if [ "$$(id -u)" != 0 ]; then echo "make setup needs root (it installs LXC and creates containers)"; exit 1; fi
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lxc debootstrap nftables openssh-client rsync iproute2 >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lxc debootstrap nftables openssh-client rsync iproute2 equivs dpkg-dev apt-utils >/dev/null
 	@touch $@
 
 venv: $(VENV)/.done
