@@ -200,11 +200,11 @@ def problems(entry, res):
         if entry.get("stage") == "inventory" and "/preflight/tasks/node.yml" in fail["task_path"]:
             out.append("failed only in the node checks (%s), not in the inventory checks" % fail["task"])
         text = fail["msg"]
-    missing = [frag for frag in entry["expect"] if frag not in text]
+    missing = [frag for frag in map(str, entry["expect"]) if frag not in text]
     if missing:
         out.append("message lacks %s: %s" % (missing, text[-2500:]))
     # `forbid`: secrets of the entry, which must appear nowhere in what the run printed.
-    leaked = [frag for frag in entry.get("forbid", []) if frag in text or frag in res["stdout"]]
+    leaked = [frag for frag in map(str, entry.get("forbid", [])) if frag in text or frag in res["stdout"]]
     if leaked:
         out.append("the run printed the secret %s" % leaked)
     return out
