@@ -244,7 +244,7 @@ def cuda_stack_problems(profile, cuda_version, driver_branch, driver_source="nvi
                         % (cuda, prof["capability"], prof["name"], needs["cuda"]))
     if driver_branch in (None, ""):
         return problems
-    branch = str(driver_branch).split(".")[0]
+    branch = str(driver_branch).split(".", maxsplit=1)[0]
     if not branch.isdigit():
         return problems + ["%s=%s is not a driver branch (a number such as 580)" % (driver_source, driver_branch)]
     first = max(int(prof["min_driver"] or 0), int(needs["driver"]) if needs else 0)
