@@ -100,7 +100,8 @@ def test_env_file_for_ray_and_vllm(host, interface_env):
         "NCCL_NET_GDR_LEVEL": "SYS",
         "NCCL_P2P_DISABLE": "1",
         "NCCL_IB_DISABLE": "1",
-        "LD_LIBRARY_PATH": f"{ROOT}/current/lib",
+        # our NCCL first, then the toolkit's libraries (this file's LD_LIBRARY_PATH replaces cuda.env's)
+        "LD_LIBRARY_PATH": f"{ROOT}/current/lib:/usr/local/cuda-13.0/lib64",
         "VLLM_NCCL_SO_PATH": f"{ROOT}/current/lib/libnccl.so.2",
     }
 
