@@ -129,6 +129,8 @@ PROFILES = {
                           gpus=2, min_gpus=2, nccl_env=_NCCL_ENV_PCIE),
     "rtx_pro_6000": _card(description="RTX PRO 6000 Blackwell (sm_120, 96 GB)", min_memory_gb=32),
     "rtx5060ti": _card(description="GeForce RTX 5060 Ti (sm_120, 16 GB)", min_memory_gb=16),
+    "rtx5060ti_pair": _card(description="two GeForce RTX 5060 Ti on PCIe, TP=2 (sm_120)", min_memory_gb=32,
+                            gpus=2, min_gpus=2, nccl_env=_NCCL_ENV_PCIE),
     "hopper": {
         "description": "H100/H200 (sm_90), the development GPU machine",
         "deployable": True,
