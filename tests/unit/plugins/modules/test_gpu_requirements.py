@@ -171,7 +171,7 @@ def test_explicit_options_override_the_profile(monkeypatch):
 
 
 @pytest.mark.parametrize("args, message", [
-    ({}, "give a profile (blackwell, gb10, hopper, lab_cpu, rtx5060ti, rtx5090, rtx5090_pair, rtx_pro_6000) or at "
+    ({}, "give a profile (blackwell, gb10, hopper, lab_cpu, rtx5060ti, rtx5060ti_pair, rtx5090, rtx5090_pair, rtx_pro_6000) or at "
          "least one of allowed_capabilities, min_driver, min_gpus, max_gpus"),
     ({"profile": "b200"}, "profile: 'b200' is not a hardware profile; use one of blackwell, gb10, hopper, lab_cpu,"),
     ({"allowed_capabilities": ["blackwell"]},
