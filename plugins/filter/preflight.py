@@ -206,6 +206,22 @@ def vllm_service_list(services, defaults):
     return out
 
 
+# vLLM 0.18.0 dropped --swap-space (the V1 engine never used it): such a server exits at once with
+# "unrecognized arguments: --swap-space".
+SWAP_SPACE_REMOVED_IN = (0, 18, 0)
+
+
+def swap_space_problems(services, vllm_version):
+    """Sentences about services that set swap_space on a vLLM without --swap-space ([] when none)."""
+    asking = [s.get("name", "?") for s in services or [] if isinstance(s, Mapping) and s.get("swap_space") is not None]
+    release = tuple(int(p) for p in re.findall(r"\d+", str(vllm_version))[:3])
+    if not asking or release < SWAP_SPACE_REMOVED_IN:
+        return []
+    return ["vllm_services %s set swap_space, but vllm_version=%s has no --swap-space (removed in vLLM %s; the server "
+            "would exit with \"unrecognized arguments: --swap-space\"); leave swap_space unset, or pin vllm_version "
+            "to 0.17.1 or earlier" % (", ".join(asking), vllm_version, ".".join(map(str, SWAP_SPACE_REMOVED_IN)))]
+
+
 def listen_port_problems(listeners, node="", worker_range=None):
     """[{var, port}] of everything that listens on a node -> sentences about clashes.
 
@@ -308,6 +324,7 @@ class FilterModule(object):
             "argument_spec_strict_problems": argument_spec_strict_problems,
             "argument_spec_given": argument_spec_given,
             "vllm_service_list": vllm_service_list,
+            "swap_space_problems": swap_space_problems,
             "listen_port_problems": listen_port_problems,
             "ray_listeners": ray_listeners,
             "ray_worker_range": ray_worker_range,

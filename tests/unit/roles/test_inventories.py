@@ -331,6 +331,16 @@ def check_service(host, service, guide):
     return svc, env
 
 
+def check_sm120_source_build(host, max_jobs):
+    """vLLM built from source for sm_120 with CUDA 12.8 and the guide's MAX_JOBS; returns the install script."""
+    facts = host["facts"]
+    assert facts["install_mode"] == "source" and facts["cuda_toolkit"] == "12.8" and facts["arch_list"] == "12.0"
+    script = host["files"]["install.sh"]
+    for line in ("export TORCH_CUDA_ARCH_LIST=12.0", "export MAX_JOBS=%d" % max_jobs):
+        assert line in script, line
+    return script
+
+
 def test_dgx_spark_is_the_dgx_vllm_setup(rendered):
     host = rendered["dgx-spark"]["spark-1"]
     svc, env = check_service(host, "qwen3-next", DGX_SPARK)
@@ -350,11 +360,9 @@ def test_rtx5090_workstation_is_the_tuned_tp2_setup(rendered):
     host = rendered["rtx5090-workstation"]["rtx5090-ws"]
     check_service(host, "deepseek-r1", RTX5090)
     facts = host["facts"]
-    assert facts["profile"] == "rtx5090_pair" and facts["cuda_toolkit"] == "12.8"
-    assert facts["install_mode"] == "source" and facts["arch_list"] == "12.0"
+    assert facts["profile"] == "rtx5090_pair"
+    script = check_sm120_source_build(host, max_jobs=10)
     assert "flash-attn" in facts["remove"] and facts["patches"] is False and facts["moe_configs"] is False
-    script = host["files"]["install.sh"]
-    assert "export TORCH_CUDA_ARCH_LIST=12.0" in script and "export MAX_JOBS=10" in script
     assert "uninstall -y flash-attn flash_attn" in script and "flashinfer-python" in script
     # CPU affinity is off unless asked for.
     assert not [line for line in host["files"]["deepseek-r1.service"].splitlines() if line.startswith("CPUAffinity=")]
@@ -371,12 +379,9 @@ def test_rtx5090_cpu_affinity_when_asked(tmp_path):
 def test_rtx_pro_6000_native_build(rendered):
     host = rendered["rtx-pro-6000"]["pro6000"]
     check_service(host, "qwen72b", RTX_PRO_6000)
-    facts = host["facts"]
-    assert facts["profile"] == "rtx_pro_6000" and facts["install_mode"] == "source"
-    assert facts["cuda_toolkit"] == "12.8" and facts["arch_list"] == "12.0"
-    script = host["files"]["install.sh"]
-    for line in ("export TORCH_CUDA_ARCH_LIST=12.0", "export MAX_JOBS=16", "export CUDA_HOME=/usr/local/cuda-12.8",
-                 'export CMAKE_CUDA_COMPILER="$CUDA_HOME/bin/nvcc"'):
+    assert host["facts"]["profile"] == "rtx_pro_6000"
+    script = check_sm120_source_build(host, max_jobs=16)
+    for line in ("export CUDA_HOME=/usr/local/cuda-12.8", 'export CMAKE_CUDA_COMPILER="$CUDA_HOME/bin/nvcc"'):
         assert line in script, line
     assert "checkout --force v0.15.1" in script
     env = effective_env(host["files"], "qwen72b")
@@ -472,7 +477,8 @@ ALWAYS = ("Check the groups (blackwell_nodes; ray_head, ray_workers and vllm_ser
           "Check blackwell_hardware_profile", "Check the version formats", "Check the driver version formats",
           "Check the CUDA toolkit against the GPUs and the driver",
           "Check that every port Ray and vLLM listen on is unique on the node",
-          "Check that a vLLM service beyond loopback has an API key")
+          "Check that a vLLM service beyond loopback has an API key",
+          "Check that swap_space is asked only of a vLLM that still has --swap-space")
 
 
 def preflight(inventory):
@@ -518,6 +524,7 @@ def test_every_inventory_passes_preflights_inventory_checks(inventory):
         {"name": "qwen72b", "model": "/srv/models/qwen2.5-72b-instruct-awq", "host": "0.0.0.0", "port": 8000,
          "tensor_parallel_size": 2}]}, ["tensor_parallel_size=2", "rtx_pro_6000", "has 1"]),
     ("proxmox-lxc", {"nvidia_driver_host_version": "560.35.03"}, ["nvidia_driver_host_version=560.35.03", "570"]),
+    ("dgx-spark", {"vllm_version": "0.18.1"}, ["qwen3-next set swap_space", "vllm_version=0.18.1", "0.17.1"]),
 ])
 def test_a_broken_copy_of_an_inventory_is_refused(tmp_path, inventory, defect, expect):
     copy = tmp_path / inventory

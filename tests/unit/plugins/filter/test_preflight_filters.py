@@ -145,3 +145,17 @@ def test_management_interfaces_come_from_the_address_and_the_default_route():
 def test_every_role_spec_and_default_parses():
     for role in ROLES:
         assert preflight.role_argument_spec(role), role
+
+
+@pytest.mark.parametrize("version, services, refused", [
+    ("0.17.1", [{"name": "a", "swap_space": 32}], False),
+    ("0.18.0", [{"name": "a", "swap_space": 32}], True),
+    ("0.18.1.post1", [{"name": "a", "swap_space": 32}, {"name": "b", "swap_space": None}], True),
+    ("0.18.1", [{"name": "a", "swap_space": None}, {"name": "b"}], False),
+])
+def test_swap_space_only_before_vllm_0_18(version, services, refused):
+    problems = preflight.swap_space_problems(services, version)
+    assert bool(problems) is refused
+    if refused:
+        assert "vllm_services a set swap_space" in problems[0] and "vllm_version=%s" % version in problems[0]
+        assert " b" not in problems[0].split(" set ")[0]
