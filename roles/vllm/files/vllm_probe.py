@@ -6,11 +6,19 @@
     vllm_probe.py wait   --unit U --url URL [--slice 15] [--allow-restarts] [--journal 40]
     vllm_probe.py verify --url URL --served-name NAME [--env-file F | --key-file F] [--require-key]
                          [--insecure] [--max-tokens 8]
+    vllm_probe.py drain  --unit-file F [--timeout 300]
+    vllm_probe.py address --unit-file F
 
 wait: polls URL/health for up to --slice seconds and prints one JSON line. Exit 0 healthy,
 3 still loading (call again), 2 the unit failed or restarted (with the last journal lines).
 verify: /v1/models must list NAME, a completion must return tokens, and with an API key set a
 request without it must get 401. Exit 0 or 1.
+wait and verify take --unit-file instead of --url (and of --served-name, from the unit's header).
+address: prints the URL of vLLM's own listener read from the unit.
+drain: reads where vLLM itself listens from the unit's ExecStart (--host/--port; behind the gateway
+that is 127.0.0.1:backend_port) and polls its /metrics until no request runs or waits
+(vllm:num_requests_running + vllm:num_requests_waiting == 0), or --timeout seconds. Prints one JSON
+line; exit 0 drained (or the service is not up: nothing in flight), 3 timed out with requests left.
 The API key is read from the unit's environment file (VLLM_API_KEY=..., a loopback-only service)
 or from the gateway's nginx key file (--key-file, a line "Bearer <key>" 1;), so it never appears
 on a command line or in Ansible's output. --insecure: TLS without checking the certificate (the
@@ -172,26 +180,102 @@ def cmd_verify(args):
     return 0
 
 
+def unit_address(unit_file):
+    """(host, port) of vLLM's own listener, from the unit's ExecStart arguments."""
+    with open(unit_file) as f:
+        text = f.read().replace("\\\n", " ")
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("ExecStart="):
+            words = [w.strip('"') for w in line.split()]
+            for flag in ("--host", "--port"):
+                if flag in words and words.index(flag) + 1 < len(words):
+                    found[flag] = words[words.index(flag) + 1]
+    host = found.get("--host") or "127.0.0.1"
+    return ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host), int(found.get("--port") or 8000)
+
+
+def unit_served_name(unit_file):
+    """The served name from the unit's header "# vLLM service <name>: <served> on <host>:<port> ..."."""
+    with open(unit_file) as f:
+        found = re.search(r"(?m)^# vLLM service \S+: (\S+) on ", f.read())
+    return found.group(1) if found else None
+
+
+def in_flight(metrics_text):
+    """Requests running plus waiting, summed over engines: the two gauges by their exact names
+    (other series share the prefix, e.g. a per-reason breakdown of the waiting ones)."""
+    total = 0.0
+    for line in metrics_text.splitlines():
+        name = re.split(r"[{\s]", line, maxsplit=1)[0]
+        if name in ("vllm:num_requests_running", "vllm:num_requests_waiting"):
+            try:
+                total += float(line.rsplit(None, 1)[1])
+            except (IndexError, ValueError):
+                continue
+    return int(total)
+
+
+def cmd_drain(args):
+    t0 = time.monotonic()
+    host, port = unit_address(args.unit_file)
+    url = "http://%s:%d/metrics" % (host, port)
+    last = None
+    while True:
+        try:
+            dummy, raw = request(url, timeout=5)
+            last = in_flight(raw.decode("utf-8", "replace"))
+        except (urllib.error.URLError, OSError) as exc:
+            print(json.dumps({"state": "not_serving", "url": url, "in_flight": 0, "error": str(getattr(exc, "reason", exc)),
+                              "seconds": round(time.monotonic() - t0, 1)}))
+            return 0
+        if last == 0:
+            print(json.dumps({"state": "drained", "url": url, "in_flight": 0, "seconds": round(time.monotonic() - t0, 1)}))
+            return 0
+        if time.monotonic() - t0 >= args.timeout:
+            print(json.dumps({"state": "timeout", "url": url, "in_flight": last, "seconds": round(time.monotonic() - t0, 1)}))
+            return 3
+        time.sleep(1)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     w = sub.add_parser("wait")
     w.add_argument("--unit", required=True)
-    w.add_argument("--url", required=True)
+    w.add_argument("--url")
+    w.add_argument("--unit-file", help="instead of --url: vLLM's own listener, read from the unit")
     w.add_argument("--slice", type=float, default=15)
     w.add_argument("--allow-restarts", action="store_true")
     w.add_argument("--journal", type=int, default=40)
     v = sub.add_parser("verify")
-    v.add_argument("--url", required=True)
-    v.add_argument("--served-name", required=True)
+    v.add_argument("--url")
+    v.add_argument("--served-name")
+    v.add_argument("--unit-file", help="instead of --url and --served-name: vLLM's own listener and served name, read from the unit")
     v.add_argument("--env-file")
     v.add_argument("--key-file")
     v.add_argument("--require-key", action="store_true")
     v.add_argument("--insecure", action="store_true")
     v.add_argument("--max-tokens", type=int, default=8)
     v.add_argument("--prompt", default="The quick brown fox")
+    a = sub.add_parser("address")
+    a.add_argument("--unit-file", required=True)
+    d = sub.add_parser("drain")
+    d.add_argument("--unit-file", required=True)
+    d.add_argument("--timeout", type=float, default=300)
     args = ap.parse_args()
-    return cmd_wait(args) if args.cmd == "wait" else cmd_verify(args)
+    if args.cmd in ("wait", "verify") and not args.url:
+        if not args.unit_file:
+            ap.error("--url or --unit-file is needed")
+        args.url = "http://%s:%d" % unit_address(args.unit_file)
+    if args.cmd == "verify" and not args.served_name:
+        args.served_name = unit_served_name(args.unit_file) if args.unit_file else None
+        if not args.served_name:
+            ap.error("--served-name or a --unit-file with the vLLM service header is needed")
+    if args.cmd == "address":
+        print("http://%s:%d" % unit_address(args.unit_file))
+        return 0
+    return {"wait": cmd_wait, "verify": cmd_verify, "drain": cmd_drain}[args.cmd](args)
 
 
 if __name__ == "__main__":
