@@ -60,7 +60,9 @@ def render(tmp, inventory, extra=None):
                  "ansible_become": False, "ansible_python_interpreter": sys.executable,
                  # Only the nccl role's set_vars runs: a stand-in toolkit and paths of this test.
                  "nccl_cuda_home": str(cuda), "nccl_install_root": str(tmp / "nccl"),
-                 "nccl_build_root": str(tmp / "nccl-build"), "nccl_source_checksum": "sha256:" + "0" * 64}
+                 "nccl_build_root": str(tmp / "nccl-build"), "nccl_source_checksum": "sha256:" + "0" * 64,
+                 # The guides send NCCL over sockets: no RDMA device, whatever this machine has.
+                 "nccl_rdma_sysfs_root": str(REPO / "tests" / "fixtures" / "rdma" / "none")}
     variables.update(extra or {})
     res = subprocess.run([shutil.which("ansible-playbook", path=_env()["PATH"]), str(PLAYBOOK), "-i",
                           str(REPO / "inventories" / inventory), "-e", json.dumps(variables)],

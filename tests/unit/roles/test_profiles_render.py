@@ -81,7 +81,9 @@ def rendered(tmp_path_factory):
     (tmp / "hosts.yml").write_text(yaml.safe_dump(inventory(module.names())))
     extra = {"render_out": str(out), "render_roles": str(coll / "roles"), "nccl_cuda_home": str(cuda),
              "nccl_install_root": str(tmp / "nccl"), "nccl_build_root": str(tmp / "nccl-build"),
-             "nccl_source_checksum": "sha256:" + "0" * 64}
+             "nccl_source_checksum": "sha256:" + "0" * 64,
+             # No RDMA device (as on the H200): every profile on sockets, whatever this machine has.
+             "nccl_rdma_sysfs_root": str(REPO / "tests" / "fixtures" / "rdma" / "none")}
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_COLLECTIONS_PATH=str(tmp / "collections"),
                PATH="%s:%s" % (BIN, os.environ.get("PATH", "")), ANSIBLE_NOCOLOR="1",
                ANSIBLE_FORKS=str(len(module.names())))

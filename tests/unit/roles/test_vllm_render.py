@@ -21,14 +21,18 @@ PLAYBOOK = REPO / "tests" / "unit" / "roles" / "vllm_render.yml"
 BIN = pathlib.Path(sys.executable).parent
 
 
+RDMA = REPO / "tests" / "fixtures" / "rdma"
+
+
 def render(tmp_path, *var_files, extra=None):
     out = tmp_path / "out"
     out.mkdir()
     files = [str(REPO / f) if not os.path.isabs(f) else f for f in var_files]
-    if extra:
-        p = tmp_path / "extra.json"
-        p.write_text(json.dumps(extra))
-        files.append(str(p))
+    # No RDMA device unless a case names a recorded tree: sockets, whatever this machine has.
+    extra = dict({"nccl_rdma_sysfs_root": str(RDMA / "none")}, **(extra or {}))
+    p = tmp_path / "extra.json"
+    p.write_text(json.dumps(extra))
+    files.append(str(p))
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), PATH="%s:%s" % (BIN, os.environ.get("PATH", "")),
                ANSIBLE_NOCOLOR="1")
     inv = tmp_path / "hosts.yml"
