@@ -16,7 +16,7 @@ description:
     (C(ports/<p>/gid_attrs/types/<i>) = C(RoCE v2), C(gid_attrs/ndevs/<i>) = the netdev, a non-zero GID,
     the IPv4-mapped C(::ffff:a.b.c.d) of I(address) first).
   - With I(twins), also the device of the other PCIe half of the same ConnectX-7 port (same system image
-    GUID, same PCI function number, another PCI address): a DGX Spark shows each QSFP port as two functions,
+    GUID, same PCI function number, another PCI address); a DGX Spark shows each QSFP port as two functions,
     C(rocep1s0f0) behind C(enp1s0f0np0) and C(roceP2p1s0f0) behind C(enP2p1s0f0np0), and NCCL reaches the
     port's full bandwidth only with both in C(NCCL_IB_HCA).
   - Reads whether rdma-core's userspace is installed (libibverbs' mlx5 provider,
