@@ -15,13 +15,18 @@ INVENTORY ?= inventories/lab
 
 setup: apt venv
 
-apt: .cache/apt.done
-.cache/apt.done:
+# The Debian packages of the controller. chromium: the unit test that opens the fleet report's HTML
+# in a headless browser. The stamp names the list, so a machine set up before a package joined it
+# installs that package on the next run.
+APT_PACKAGES := lxc debootstrap nftables openssh-client rsync iproute2 equivs dpkg-dev apt-utils chromium
+APT_STAMP := .cache/apt-$(shell echo $(APT_PACKAGES) | cksum | cut -d' ' -f1).done
+apt: $(APT_STAMP)
+$(APT_STAMP):
 	@mkdir -p .cache
-	@echo "==> apt: lxc debootstrap nftables openssh-client rsync iproute2 equivs dpkg-dev apt-utils"
+	@echo "==> apt: $(APT_PACKAGES)"
 	@if [ "$$(id -u)" != 0 ]; then echo "make setup needs root (it installs LXC and creates containers)"; exit 1; fi
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lxc debootstrap nftables openssh-client rsync iproute2 equivs dpkg-dev apt-utils >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null
 	@touch $@
 
 venv: $(VENV)/.done
