@@ -55,6 +55,7 @@ def assemble(results, generated=None, inventory=None, addresses=None):
         "services_healthy": sum(1 for s in services if s.get("healthy") is True),
         "problems": sum(len(n["problems"]) for n in nodes),
     }
+    summary["line"] = summary_line({"summary": summary})
     return {"generated": generated, "inventory": inventory, "summary": summary, "nodes": nodes}
 
 
@@ -159,6 +160,8 @@ def rollout_text(node):
     r = node.get("rollout")
     if not r:
         return "no rollout record"
+    if r.get("gate") == "in_progress" and not r.get("finished"):
+        return "%s (%s) in progress, started %s" % (r.get("id"), r.get("kind"), r.get("started") or "?")
     changed = ", ".join(r.get("changed") or []) or "nothing changed"
     when = r.get("finished") or ("started %s" % r["started"] if r.get("started") else "?")
     return "%s (%s) %s: %s; %s" % (r.get("id"), r.get("kind"), r.get("gate"), changed, when)

@@ -227,6 +227,9 @@ def probe_service(run, python, probe, unit, timeout):
     out["health"] = health.get("state")
     if out["health"] != "healthy":
         out["error"] = "/health on %s: %s" % (unit["url"], health.get("last_error") or health.get("state"))
+        if out["health"] == "loading" and health.get("seconds_since_start") is not None:
+            # The unit runs but vLLM does not answer yet: starting (a restart, a rollout) or stuck.
+            out["error"] = "not answering %.0f s after its start, %s" % (health["seconds_since_start"], out["error"])
         return out
     argv = [python, probe, "verify", "--url", unit["url"], "--served-name", unit["served_name"] or unit["name"],
             "--max-tokens", "1"]

@@ -46,7 +46,7 @@ def test_filters_are_registered():
 def test_summary_counts():
     doc = document()
     assert doc["summary"] == {"nodes": 4, "nodes_read": 3, "nodes_ok": 2, "services": 3, "services_healthy": 2,
-                              "problems": 3}
+                              "problems": 3, "line": "4 nodes, 2 of 3 services healthy, 3 problems"}
     assert fr.summary_line(doc) == "4 nodes, 2 of 3 services healthy, 3 problems"
     assert [n["host"] for n in doc["nodes"]] == ["lab-1", "spark-1", "spark-2", "spark-4"]
     assert doc["nodes"][1]["address"] == "10.0.0.12"
@@ -82,6 +82,9 @@ def test_part_texts():
     assert fr.rollout_text(nodes["spark-2"]) == (
         "20261207T083000Z (rollout) rolled_back: vllm.release, vllm.units; 2026-12-07T08:30:05Z")
     assert fr.rollout_text(nodes["lab-1"]) == "no rollout record"
+    running = {"rollout": {"id": "r7", "kind": "rollout", "gate": "in_progress", "started": "2026-12-07T08:30:29Z",
+                           "finished": None, "changed": []}}
+    assert fr.rollout_text(running) == "r7 (rollout) in progress, started 2026-12-07T08:30:29Z"
 
 
 def test_html_reads_without_help():

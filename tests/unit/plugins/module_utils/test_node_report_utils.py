@@ -215,3 +215,16 @@ def test_reading_changes_nothing(tree):
         collect(tree)
         after = sorted((str(p), p.stat().st_mtime_ns, p.stat().st_mode) for p in tree.root.rglob("*") if not p.is_symlink())
     assert before == after
+
+
+def test_a_unit_that_runs_but_does_not_answer_says_since_when(tree):
+    tree.probe_script()
+
+    def run(argv):
+        return 3, json.dumps({"state": "loading", "unit": "vllm-qwen.service", "active": "active", "sub": "running",
+                              "seconds_since_start": 12.4, "last_error": "[Errno 111] Connection refused"}), ""
+    run.has_timeout = False
+    unit = {"unit": "vllm-qwen.service", "name": "qwen", "served_name": "qwen3-next", "url": "http://127.0.0.1:28000"}
+    got = nr.probe_service(run, "/usr/bin/python3", str(tree.vllm_base / "libexec" / "vllm_probe.py"), unit, 5)
+    assert got["health"] == "loading" and got["error"] == (
+        "not answering 12 s after its start, /health on http://127.0.0.1:28000: [Errno 111] Connection refused")
