@@ -33,6 +33,8 @@ def rollout_plan(hosts, groups, hostvars, canary=1, batch_size="100%", canary_un
         "serial": rollout.serial_list(plan),
         "order": rollout.flatten(plan),
         "unit_of": {h: rollout.unit_of(plan, h) for h in rollout.flatten(plan)},
+        # "1. spark-1", "2. spark-2, spark-3" (a Ray cluster's hosts joined with +): the plan as printed.
+        "described": ["%d. %s" % (i + 1, ", ".join("+".join(u["hosts"]) for u in batch)) for i, batch in enumerate(plan)],
     }
 
 

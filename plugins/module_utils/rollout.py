@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 
 STAGES = ("driver", "host", "network", "ray", "vllm")
 # The fingerprint's parts, in the order the table shows them, with what a stage may change.
@@ -147,15 +148,27 @@ def table(rows):
     return ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip() for line in lines]
 
 
+def _error_line(lines):
+    """The last line of a journal excerpt that names an error, without the journal's prefix."""
+    for line in reversed([x for x in lines if isinstance(x, str)]):
+        if re.search(r"error|exception|refused|denied", line, re.IGNORECASE):
+            return re.sub(r"^\S+ \S+ [\w.@-]+\[\d+\]: ", "", line).strip()
+    return None
+
+
 def failure(task_name, result, default="failed"):
     """One line saying why a task failed: "<task>: <msg>". A looped task's own msg is only "One or
-    more items failed", so the failed items' messages are used; a list msg gives its first string."""
+    more items failed", so the failed items' messages are used; a list msg (a message with a journal
+    excerpt) gives its first string and the excerpt's last error line."""
     result = result if isinstance(result, dict) else {}
     msgs = [r.get("msg") for r in result.get("results") or [] if isinstance(r, dict) and r.get("failed")]
     msg = "; ".join(m for m in msgs if isinstance(m, str)) or result.get("msg") or default
     if isinstance(msg, (list, tuple)):
-        msg = next((m for m in msg if isinstance(m, str)), default)
-    return "%s: %s" % (task_name or "a task", " ".join(str(msg).split()))
+        nested = [x for part in msg if isinstance(part, (list, tuple)) for x in part]
+        first = next((m for m in msg if isinstance(m, str)), default)
+        error = _error_line(nested)
+        msg = "%s (%s)" % (first.rstrip(". "), error) if error else first
+    return "%s: %s" % (task_name or "a task", " ".join(str(msg).split()).rstrip("."))
 
 
 def slower(before, after, tolerance):

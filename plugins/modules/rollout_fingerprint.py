@@ -16,8 +16,8 @@ description:
     NCCL/CUDA environment), the Ray version in the serving release's venv and the loaded NVIDIA
     driver.
   - With I(backup_dir), also keeps a copy of every file it read (units, environment files, the
-    given files) under that directory at its own path, mode and owner kept, the directory C(0700):
-    what a rollback puts back. The environment files hold the API key, so the copies stay C(0600)
+    given files) under that directory at its own path, mode and owner kept, in a directory of mode
+    C(0700). These copies are what a rollback puts back. The environment files hold the API key, so the copies stay C(0600)
     or stricter and their content is never returned.
 version_added: "0.1.0"
 author: blackwell.vllm maintainers (!UNKNOWN)

@@ -76,6 +76,7 @@ def test_plan_filter_gives_serial_order_and_unit_of():
     assert plan["order"] == ["head", "w", "solo"]
     assert plan["unit_of"]["w"]["name"] == "head" and plan["unit_of"]["w"]["batch"] == 0
     assert plan["unit_of"]["solo"]["batch"] == 1
+    assert plan["described"] == ["1. head+w", "2. solo"]
 
 
 def test_plan_filter_refuses_with_a_filter_error():
@@ -121,3 +122,14 @@ def test_failure_reads_the_failed_items_of_a_loop():
     assert rollout.failure("Verify", looped) == "Verify: vllm-tiny.service did not become healthy"
     assert flt.rollout_failure({"msg": ["first", 2]}, "Stage vllm") == "Stage vllm: first"
     assert rollout.failure(None, {}) == "a task: failed"
+
+
+def test_failure_names_the_journals_error_line():
+    result = {"msg": ["vllm-tiny.service on release 0.32.0-110eed7d2d did not become healthy; the deploy is rolled back.",
+                      "The previous unit is back and healthy.", "Last 40 journal lines of the failed start:",
+                      ["2026-12-07T08:21:32+0000 spark-1 python[4756]:                      [model_tag]",
+                       "2026-12-07T08:21:32+0000 spark-1 python[4756]: api_server.py: error: unrecognized arguments: --no-such-flag",
+                       "2026-12-07T08:21:35+0000 spark-1 systemd[1]: vllm-tiny.service: Failed with result 'exit-code'."]]}
+    assert rollout.failure("Fail with the journal of the failed start", result) == (
+        "Fail with the journal of the failed start: vllm-tiny.service on release 0.32.0-110eed7d2d did not become "
+        "healthy; the deploy is rolled back (api_server.py: error: unrecognized arguments: --no-such-flag)")
