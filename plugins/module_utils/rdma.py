@@ -153,7 +153,12 @@ def read_devices(root="/"):
 
 def read_userspace(root="/"):
     """rdma-core's userspace: libibverbs' provider libraries (the mlx5 one for ConnectX)."""
-    providers = sorted({p for pattern in PROVIDER_GLOBS for p in glob.glob(_path(root, pattern))})
+    # A merged /usr (Ubuntu 24.04: /lib -> usr/lib) shows each library under both prefixes: one entry each.
+    found = {}
+    for pattern in PROVIDER_GLOBS:
+        for path in sorted(glob.glob(_path(root, pattern))):
+            found.setdefault(os.path.realpath(path), path)
+    providers = sorted(found.values())
     shown = ["/" + os.path.relpath(p, root or "/") for p in providers]
     mlx5 = [p for p in shown if os.path.basename(p).startswith(MLX5_PROVIDER)]
     return {"installed": bool(mlx5), "providers": shown, "mlx5_provider": mlx5[0] if mlx5 else None}
