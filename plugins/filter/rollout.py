@@ -8,7 +8,7 @@
     fingerprint | blackwell.vllm.rollout_summary         -> 'vllm 0.32.0-1a2b3c4d5e, units 0f1e2d3c'
     tps_before | blackwell.vllm.rollout_slower(tps_after, 10) -> services more than 10 % slower
     rows | blackwell.vllm.rollout_table                  -> aligned lines
-    ansible_failed_result | blackwell.vllm.rollout_failure(ansible_failed_task.name) -> 'task: why' 
+    ansible_failed_result | blackwell.vllm.rollout_failure(ansible_failed_task.name) -> 'task: why'
 """
 
 from __future__ import annotations

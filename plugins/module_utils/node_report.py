@@ -18,7 +18,8 @@ import os
 import re
 import time
 import urllib.error
-import urllib.request
+
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.blackwell.vllm.plugins.module_utils import hardware_profiles
 from ansible_collections.blackwell.vllm.plugins.module_utils.vllm_patch import PATCHES
@@ -314,9 +315,8 @@ def ray_node_count(url, env_files, timeout):
         token = (read_text(env["RAY_AUTH_TOKEN_PATH"]) or "").strip()
         if token:
             headers["Authorization"] = "Bearer " + token
-    req = urllib.request.Request(url.rstrip("/") + "/nodes?view=summary", headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with open_url(url.rstrip("/") + "/nodes?view=summary", headers=headers, timeout=timeout) as resp:
             data = json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         return None, "the dashboard answered HTTP %s" % exc.code

@@ -33,8 +33,8 @@ def serving_units(hosts, ray_head=None, ray_workers=None, services_by_host=None)
     are left out, and the unit keeps the head's place in the order.
     """
     hosts = list(hosts or [])
-    ray_head = [h for h in ray_head or []]
-    ray_workers = [h for h in ray_workers or []]
+    ray_head = list(ray_head or [])
+    ray_workers = list(ray_workers or [])
     services_by_host = services_by_host or {}
     cluster = []
     if ray_head and _ray_services(services_by_host.get(ray_head[0])):
@@ -58,10 +58,10 @@ def _batch_size(value, total):
     if text.endswith("%"):
         number = text[:-1].strip()
         if not number.isdigit() or not 0 < int(number) <= 100:
-            raise ValueError("a batch percentage must be 1%..100%, got %r" % value)
+            raise ValueError("a batch percentage must be from 1%% to 100%%, got %r" % (value,))
         return max(1, int(math.ceil(total * int(number) / 100.0)))
     if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
-        raise ValueError("a batch size must be a whole number >= 1 or a percentage like '25%%', got %r" % value)
+        raise ValueError("a batch size must be a whole number >= 1 or a percentage like '25%%', got %r" % (value,))
     return int(text)
 
 

@@ -193,7 +193,7 @@ def main():
                 copy_file(src, dest)
             except OSError as exc:
                 module.fail_json(msg="could not keep a copy of %s in %s: %s" % (src, dest, exc))
-    module.exit_json(changed=bool(plan), fingerprint=fp, backed_up=[src for src, _ in plan])
+    module.exit_json(changed=bool(plan), fingerprint=fp, backed_up=[pair[0] for pair in plan])
 
 
 if __name__ == "__main__":
