@@ -82,7 +82,21 @@ preflight-corpus: setup
 	@echo "==> preflight refuses every bad inventory before any change"
 	time pytest -q tests/integration
 
-test: setup lint unit preflight-corpus sanity package molecule
+# make test: the checks that need no scenario lab (lint, unit, the preflight corpus on its own small
+# lab, sanity, package) run beside the molecule scenarios, which wait on their nodes most of the
+# time; their output goes to .cache/checks.log and is shown at the end. Both must pass.
+CHECKS := lint unit preflight-corpus sanity package
+test: setup
+	@mkdir -p .cache && rm -f .cache/checks.rc
+	@echo "==> $(CHECKS) beside the molecule scenarios (output: .cache/checks.log, shown at the end)"
+	@( $(MAKE) --no-print-directory $(CHECKS) > .cache/checks.log 2>&1; echo $$? > .cache/checks.rc ) & \
+	  checks=$$!; set +e; start=$$(date +%s); \
+	  $(MAKE) --no-print-directory molecule; molecule=$$?; \
+	  echo "==> molecule done in $$(( $$(date +%s) - start ))s (exit $$molecule); waiting for $(CHECKS)"; \
+	  wait $$checks; checks=$$(cat .cache/checks.rc 2>/dev/null || echo 1); \
+	  echo "==> $(CHECKS), run beside molecule (exit $$checks):"; cat .cache/checks.log; \
+	  echo "==> make test: molecule exit $$molecule, $(CHECKS) exit $$checks"; \
+	  [ "$$molecule" = 0 ] && [ "$$checks" = 0 ]
 
 clean: lab-down
 	rm -rf $(VENV) .cache
