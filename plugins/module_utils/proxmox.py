@@ -265,12 +265,13 @@ def passthrough(gpus, proc_devices, host_nodes, pve_version):
     gpus: the container's GPU indexes. proc_devices: the host's /proc/devices text. host_nodes:
     the host's device node paths (/dev/nvidia*, /dev/nvidia-caps/*). pve_version: GET /version's.
 
-    Returns {problems, nodes, dev_entries, lxc_lines, majors}: on Proxmox VE 8.1 and later the nodes
+    Returns {problems, nodes, dev_entries, lxc_lines, majors, api_devices}: on Proxmox VE 8.1 and later the nodes
     go in as devN entries through the API (Proxmox then allows them in the container's cgroup);
     before 8.1 as raw lxc lines (cgroup2 allows by major, bind mounts) in the host's
     /etc/pve/lxc/<vmid>.conf, which the API cannot write.
     """
-    result = {"problems": [], "nodes": [], "dev_entries": {}, "lxc_lines": [], "majors": {}}
+    result = {"problems": [], "nodes": [], "dev_entries": {}, "lxc_lines": [], "majors": {},
+              "api_devices": pve_version_tuple(pve_version) >= DEV_ENTRIES_SINCE}
     if not gpus:
         return result
     majors = parse_proc_devices(proc_devices)
@@ -291,7 +292,7 @@ def passthrough(gpus, proc_devices, host_nodes, pve_version):
                                       "(modprobe nvidia-uvm); without it CUDA in the container fails with error 999")
     result["majors"]["nvidia-frontend"] = majors.get("nvidia-frontend", NVIDIA_FRONTEND_MAJOR)
     result["nodes"] = [n for n in wanted if n in present]
-    if pve_version_tuple(pve_version) >= DEV_ENTRIES_SINCE:
+    if result["api_devices"]:
         result["dev_entries"] = {"dev%d" % i: node for i, node in enumerate(result["nodes"])}
     else:
         lines = ["lxc.cgroup2.devices.allow: c %d:* rwm" % result["majors"]["nvidia-frontend"]]
