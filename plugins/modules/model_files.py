@@ -64,6 +64,11 @@ options:
   source_path:
     description: With I(state=info) and I(source=directory), the directory or tar archive whose size is the model's.
     type: path
+  expected_size:
+    description:
+      - With I(state=info), the model's size in bytes when its source is elsewhere (the controller, the Ray head);
+        the node then only reports and checks its free space.
+    type: int
   verify:
     description: C(cheap) hashes only files whose size or mtime differ from the marker; C(full) hashes all.
     type: str
@@ -194,6 +199,8 @@ def _expected(module, p):
     revision = p["revision"] or "local"
     if p["manifest"] is not None:
         return mf.manifest_files(p["manifest"]), revision, None
+    if p["state"] == "info" and p["expected_size"] is not None:
+        return [{"path": ".", "size": p["expected_size"]}], revision, None
     if p["state"] == "info" and p["source_path"]:
         src = p["source_path"]
         if os.path.isdir(src):
@@ -318,6 +325,7 @@ def main():
             token=dict(type="str", default="", no_log=True),
             manifest=dict(type="dict"),
             source_path=dict(type="path"),
+            expected_size=dict(type="int"),
             verify=dict(type="str", choices=["cheap", "full"], default="cheap"),
             headroom=dict(type="int", default=0),
             remove_extra=dict(type="bool", default=False),

@@ -233,7 +233,7 @@ def _docker_run_command(text):
 
 DGX_SPARK = Guide(
     _docker_run_command(DGX_SPARK_RUN),
-    model="/var/lib/vllm/models/DevQuasar--Qwen.Qwen3-Next-80B-A3B-Instruct-FP8-Dynamic",  # downloaded once
+    model="/var/lib/vllm/models/DevQuasar--Qwen.Qwen3-Next-80B-A3B-Instruct-FP8-Dynamic/main",  # downloaded once
     added={"--served-model-name": "DevQuasar/Qwen.Qwen3-Next-80B-A3B-Instruct-FP8-Dynamic",  # vllm serve's name
            # A request with tools and tool_choice "auto" is refused without it.
            "--enable-auto-tool-choice": None},
@@ -294,7 +294,7 @@ RTX_PRO_6000_WORKAROUND = Guide(
 PROXMOX_921 = Guide(
     "/opt/vllm/bin/python -m vllm.entrypoints.openai.api_server --model meta-llama/Llama-3.2-3B-Instruct"
     " --quantization fp8 --kv-cache-dtype fp8 --max-model-len 2048 --tensor-parallel-size 2 --host 0.0.0.0 --port 8000",
-    model="/var/lib/vllm/models/meta-llama--Llama-3.2-3B-Instruct",
+    model="/var/lib/vllm/models/meta-llama--Llama-3.2-3B-Instruct/main",
     added={"--served-model-name": "Llama-3.2-3B-Instruct",
            # The clone shares the cards with clones 950 and 951: 40% of each card, not vLLM's 90%.
            "--gpu-memory-utilization": "0.4"},

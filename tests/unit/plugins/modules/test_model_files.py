@@ -124,3 +124,11 @@ def test_info_of_a_controller_directory(hub, tmp_path, monkeypatch):
     res, failed = lib.run_module(mod.main, dict(path=str(tmp_path / "n"), source="directory", state="info", source_path=str(src)),
                                  monkeypatch)
     assert not failed and res["size"] == 300_000 + len('{"model_type": "llama"}\n')
+
+
+def test_info_with_an_expected_size(tmp_path, monkeypatch):
+    d = dict(path=str(tmp_path / "w"), source="directory", state="info", expected_size=12345)
+    res, failed = lib.run_module(mod.main, d, monkeypatch)
+    assert not failed and res["size"] == res["missing_bytes"] == 12345
+    res, failed = lib.run_module(mod.main, dict(d, expected_size=1 << 62), monkeypatch)
+    assert failed and "4.0 EiB" not in res["msg"] and "needs" in res["msg"]
