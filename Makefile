@@ -8,7 +8,7 @@ PY ?= python3.11
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONUNBUFFERED := 1
-SCENARIOS ?= default gpu_info nvidia_driver qsfp_network nccl ray_cluster vllm
+SCENARIOS ?= default gpu_info nvidia_driver qsfp_network nccl ray_cluster vllm offline
 INVENTORY ?= inventories/lab
 
 .PHONY: setup apt venv lab-up lab-down lab-status site lint unit preflight-corpus sanity package molecule test clean
