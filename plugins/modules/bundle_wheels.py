@@ -10,10 +10,10 @@ DOCUMENTATION = r"""
 module: bundle_wheels
 short_description: Fetch the wheels of a vLLM release for one python and architecture into an offline bundle
 description:
-  - Runs C(pip download --only-binary=:all: --platform ... --python-version ...) on the machine with
+  - "Runs C(pip download --only-binary=:all: --platform ... --python-version ...) on the machine with
     internet for the python version and architecture of a site's nodes, packs the wheels
     reproducibly into C(wheels/<key>.tar) (C(<key>) is C(cp311-x86_64)) and writes the part
-    C(parts/wheels-<key>.json) that M(blackwell.vllm.bundle_manifest) gathers into the manifest.
+    C(parts/wheels-<key>.json) that M(blackwell.vllm.bundle_manifest) gathers into the manifest."
   - Idempotent. When the tar and its part are there for the same request (requirements,
     platform tags, indexes), nothing is downloaded and nothing changes.
 version_added: "0.1.0"
