@@ -6,6 +6,7 @@
     proxmox_host | blackwell.vllm.proxmox_site_problems(proxmox_template, proxmox_clones) -> ['...']
     clone | blackwell.vllm.proxmox_net0(proxmox_host)  -> 'name=eth0,bridge=vmbr0,hwaddr=...,ip=...,gw=...,type=veth'
     clone.gpus | blackwell.vllm.proxmox_passthrough(proc_devices, nodes, pve_version) -> {nodes, dev_entries, lxc_lines, ...}
+    conf_text | blackwell.vllm.proxmox_lxc_conf(lxc_lines, majors) -> the config with exactly those GPU lines
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ def proxmox_passthrough(gpus, proc_devices, nodes, pve_version):
     return proxmox.passthrough(gpus or [], proc_devices or "", nodes or [], pve_version)
 
 
+def proxmox_lxc_conf(text, lines, majors=None, previous=None):
+    return proxmox.lxc_conf_with_devices(text or "", lines or [], (majors or {}).values(), previous or [])
+
+
 class FilterModule(object):
     """blackwell.vllm Proxmox filters."""
 
@@ -33,4 +38,5 @@ class FilterModule(object):
             "proxmox_site_problems": proxmox_site_problems,
             "proxmox_net0": proxmox_net0,
             "proxmox_passthrough": proxmox_passthrough,
+            "proxmox_lxc_conf": proxmox_lxc_conf,
         }

@@ -307,3 +307,37 @@ def lxc_lines_problems(lines):
     ok = re.compile(r"^lxc\.(cgroup2\.devices\.allow: c [0-9]+:\* rwm"
                     r"|mount\.entry: /dev/nvidia[A-Za-z0-9/_-]* dev/nvidia[A-Za-z0-9/_-]* none bind,optional,create=file)$")
     return ["%r is not a device line this collection writes" % line for line in lines if not ok.match(line)]
+
+
+def _device_line(line, majors):
+    """Whether a config line is a GPU passthrough line (this collection's or a hand-written one)."""
+    m = re.match(r"^lxc\.cgroup2?\.devices\.allow\s*[:=]\s*c\s+([0-9]+):", line)
+    if m:
+        return int(m.group(1)) in majors
+    return bool(re.match(r"^lxc\.mount\.entry\s*[:=]\s*/dev/nvidia", line))
+
+
+def lxc_conf_with_devices(text, lines, majors=(), previous=()):
+    """A container's /etc/pve/lxc/<vmid>.conf with exactly ``lines`` as its GPU lines.
+
+    Proxmox keeps '#' lines as the description and rewrites the file on every API change, so no
+    marker comment can delimit the block: GPU lines (cgroup allows of the NVIDIA majors, bind
+    mounts of /dev/nvidia*, and the lines written last time, ``previous``: the nvidia-uvm major
+    may have moved since) are recognised by their form, removed from the container's own section
+    (before the first [snapshot] section) and ``lines`` appended there.
+    """
+    nvidia = set(majors) | {NVIDIA_FRONTEND_MAJOR}
+    for line in list(lines) + list(previous):
+        m = re.match(r"^lxc\.cgroup2\.devices\.allow: c ([0-9]+):", line)
+        if m:
+            nvidia.add(int(m.group(1)))
+    rows = str(text).splitlines()
+    cut = next((i for i, row in enumerate(rows) if row.startswith("[")), len(rows))
+    main = [row for row in rows[:cut] if not _device_line(row, nvidia) and row not in previous]
+    while main and not main[-1].strip():
+        main.pop()
+    rest = rows[cut:]
+    out = main + list(lines)
+    if rest:
+        out += [""] + rest
+    return "\n".join(out) + "\n"

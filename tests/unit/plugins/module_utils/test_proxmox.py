@@ -134,3 +134,38 @@ def test_version_tuple():
     assert proxmox.pve_version_tuple("8.1") == (8, 1)
     assert proxmox.pve_version_tuple("8.3.0-1") == (8, 3, 0)
     assert proxmox.pve_version_tuple(None) == (0,)
+
+
+CONF = """#vLLM clone
+arch: amd64
+cores: 8
+lxc.cgroup2.devices.allow: c 195:* rwm
+lxc.cgroup2.devices.allow: c 510:* rwm
+lxc.mount.entry: /dev/nvidia1 dev/nvidia1 none bind,optional,create=file
+lxc.apparmor.profile: unconfined
+net0: name=eth0,bridge=vmbr0
+
+[before-upgrade]
+arch: amd64
+lxc.mount.entry: /dev/nvidia1 dev/nvidia1 none bind,optional,create=file
+"""
+
+
+def test_lxc_conf_replaces_the_gpu_lines_of_the_main_section_only():
+    res = proxmox.passthrough([0], PROC_DEVICES, HOST_NODES, "8.0.4")
+    previous = ["lxc.cgroup2.devices.allow: c 510:* rwm"]
+    kept = proxmox.lxc_conf_with_devices(CONF, res["lxc_lines"], res["majors"].values())
+    assert "c 510:* rwm" in kept.split("[")[0]  # another device's allow line is not ours to remove
+    new = proxmox.lxc_conf_with_devices(CONF, res["lxc_lines"], res["majors"].values(), previous)
+    main, snap = new.split("[before-upgrade]")
+    assert "c 510:* rwm" not in main  # an earlier run's (wrong) major is recognised and removed
+    assert "lxc.mount.entry: /dev/nvidia1" not in main
+    assert "lxc.apparmor.profile: unconfined" in main and "#vLLM clone" in main
+    assert main.rstrip().endswith("lxc.mount.entry: /dev/nvidia-caps/nvidia-cap2 dev/nvidia-caps/nvidia-cap2 none bind,optional,create=file")
+    assert "lxc.mount.entry: /dev/nvidia1 dev/nvidia1" in snap
+    assert proxmox.lxc_conf_with_devices(new, res["lxc_lines"], res["majors"].values(), res["lxc_lines"]) == new
+
+
+def test_lxc_conf_without_lines_removes_them():
+    new = proxmox.lxc_conf_with_devices("arch: amd64\nlxc.cgroup2.devices.allow: c 195:* rwm\n", [])
+    assert new == "arch: amd64\n"
