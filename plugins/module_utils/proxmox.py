@@ -192,7 +192,7 @@ def site_problems(host, template, clones):
             problems.append("proxmox_template: ostemplate=%r must name an OS template volume, "
                             "e.g. local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst" % (template.get("ostemplate"),))
         stages = template.get("build_stages", list(TEMPLATE_STAGES))
-        bad = [s for s in stages] if not isinstance(stages, list) else [s for s in stages if s not in TEMPLATE_STAGES]
+        bad = [s for s in stages if s not in TEMPLATE_STAGES] if isinstance(stages, list) else [stages]
         if bad:
             problems.append("proxmox_template: build_stages=%r holds %s; the stages that run in a template are %s"
                             % (stages, bad, ", ".join(TEMPLATE_STAGES)))
@@ -215,7 +215,7 @@ def site_problems(host, template, clones):
                             % (_name("clone", i, clone), source, template.get("vmid")))
     # One of each per site: ids, names, addresses and MACs.
     for key, norm in (("vmid", lambda v: v), ("hostname", lambda v: str(v).lower()),
-                      ("address", lambda v: str(v).split("/")[0]), ("mac", lambda v: str(v).upper())):
+                      ("address", lambda v: str(v).split("/", maxsplit=1)[0]), ("mac", lambda v: str(v).upper())):
         seen = {}
         for kind, i, entry in containers:
             if not isinstance(entry, dict) or entry.get(key) is None:
@@ -228,7 +228,7 @@ def site_problems(host, template, clones):
                 seen[value] = _name(kind, i, entry)
     gateway = str(host.get("gateway", ""))
     for kind, i, entry in containers:
-        if isinstance(entry, dict) and str(entry.get("address", "")).split("/")[0] == gateway and gateway:
+        if isinstance(entry, dict) and str(entry.get("address", "")).split("/", maxsplit=1)[0] == gateway and gateway:
             problems.append("%s: address %s is proxmox_host.gateway's" % (_name(kind, i, entry), entry["address"]))
     return problems
 
@@ -241,7 +241,7 @@ def net0(entry, host):
 
 def pve_version_tuple(version):
     """'8.3.0' or '8.1' (GET /version's `version`) as a tuple of ints, (0,) when unreadable."""
-    parts = re.findall(r"\d+", str(version).split("-")[0])
+    parts = re.findall(r"\d+", str(version).split("-", maxsplit=1)[0])
     return tuple(int(p) for p in parts) or (0,)
 
 

@@ -121,9 +121,9 @@ DEV_KEY = re.compile(r"^dev[0-9]+$")
 
 def wanted_entries(devices, current):
     """The devN entries for ``devices``: kept where they already are, new ones in the lowest free slots."""
-    ours = {k: v for k, v in current.items() if DEV_KEY.match(k) and str(v).split(",")[0].startswith("/dev/nvidia")}
+    ours = {k: v for k, v in current.items() if DEV_KEY.match(k) and str(v).split(",", maxsplit=1)[0].startswith("/dev/nvidia")}
     others = {k: v for k, v in current.items() if DEV_KEY.match(k) and k not in ours}
-    by_path = {str(v).split(",")[0]: k for k, v in ours.items()}
+    by_path = {str(v).split(",", maxsplit=1)[0]: k for k, v in ours.items()}
     want, free = {}, (("dev%d" % i) for i in range(256))
     for path in devices:
         if path in by_path:
