@@ -38,7 +38,7 @@ def test_an_unknown_role_or_entry_point_is_named():
     ({"vllm_services": [{"name": "a", "model": "m", "environment": ["A=1"]}]}, "unable to convert to dict"),
     ({"vllm_services": {"name": "a", "model": "m"}}, "unable to convert to list"),
     ({"vllm_services": [{"model": "m"}]}, "missing required arguments: name"),
-    ({"vllm_services": [{"name": "a", "model": "m", "model_source": "hub"}]}, "local, huggingface, generate_tiny"),
+    ({"vllm_services": [{"name": "a", "model": "m", "model_source": "hub"}]}, "local, huggingface, controller, peer, generate_tiny"),
     ({"vllm_install_mode": "docker"}, "wheels, source, cpu"),
 ])
 def test_the_vllm_spec_refuses(values, fragment):
