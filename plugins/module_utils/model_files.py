@@ -26,8 +26,10 @@ import os
 import re
 import tarfile
 import time
+import urllib.error
 import urllib.parse
-import urllib.request
+
+from ansible.module_utils.urls import open_url
 
 STATE_DIR = ".blackwell"
 # Never part of a model: our own state, huggingface_hub's local_dir cache, the old download marker.
@@ -86,11 +88,13 @@ def hub_files(info):
 
 
 def hub_request(url, token="", method="GET", headers=None, timeout=60):
-    req = urllib.request.Request(url, method=method, headers=dict(headers or {}))
-    req.add_header("User-Agent", "blackwell.vllm-model-files")
+    """One request to the hub (or HF_ENDPOINT), through Ansible's open_url (proxy and CA settings of the
+    environment apply); raises urllib's HTTPError / URLError as urlopen does."""
+    headers = dict(headers or {})
     if token:
-        req.add_header("Authorization", "Bearer %s" % token)
-    return urllib.request.urlopen(req, timeout=timeout)  # nosec - the hub (or HF_ENDPOINT) the user named
+        headers["Authorization"] = "Bearer %s" % token
+    return open_url(url, method=method, headers=headers, timeout=timeout, http_agent="blackwell.vllm-model-files",
+                    follow_redirects="all")
 
 
 def hub_info(endpoint, repo, revision, token="", timeout=60):
@@ -223,7 +227,7 @@ def check_file(root, expected, marker, full):
 
 def check(root, expected, revision, full=False):
     """Every expected file against the node's copy. Returns bad {path: problem}, the new marker, files hashed, extras."""
-    _, marker_path = state_paths(root, revision)
+    marker_path = state_paths(root, revision)[1]
     marker = (read_json(marker_path) or {}).get("files", {})
     bad, new_marker, hashed = {}, {}, 0
     for exp in expected:

@@ -208,7 +208,7 @@ def _expected(module, p):
         if os.path.isfile(src):
             return [{"path": os.path.basename(src), "size": mf.archive_size(src)}], revision, None
         module.fail_json(msg="source_path %s is neither a directory nor a tar archive" % src)
-    manifest_path, _ = mf.state_paths(p["path"], revision)
+    manifest_path = mf.state_paths(p["path"], revision)[0]
     known = mf.read_json(manifest_path)
     if known:
         return mf.manifest_files(known), revision, None
@@ -228,7 +228,7 @@ def run(module):
     except mf.ModelFilesError as exc:
         module.fail_json(msg=str(exc))
     free, free_path = mf.free_bytes(p["path"])
-    manifest_path, _ = mf.state_paths(p["path"], revision)
+    manifest_path = mf.state_paths(p["path"], revision)[0]
     size = mf.total_size(expected)
     result = dict(changed=False, revision=revision, size=size, free=free, free_path=free_path, fetched=[], bad={},
                   removed=[], hashed=0, verified=False, manifest_path=manifest_path, bytes_fetched=0)
@@ -285,7 +285,7 @@ def run(module):
                 result["bytes_fetched"] += mf.hub_download(endpoint, p["repo"], revision, f["path"], dest, int(f["size"]), p["token"])
             except mf.ModelFilesError as exc:
                 module.fail_json(msg=str(exc), **result)
-            problem, entry, _ = mf.check_file(p["path"], f, None, True)
+            problem, entry = mf.check_file(p["path"], f, None, True)[:2]
             result["hashed"] += 1
             if problem:
                 os.unlink(dest)
