@@ -89,7 +89,7 @@ def hub_files(info):
 
 def hub_request(url, token="", method="GET", headers=None, timeout=60):
     """One request to the hub (or HF_ENDPOINT), through Ansible's open_url (proxy and CA settings of the
-    environment apply); raises urllib's HTTPError / URLError as urlopen does."""
+    environment apply); raises urllib's HTTPError and URLError."""
     headers = dict(headers or {})
     if token:
         headers["Authorization"] = "Bearer %s" % token
