@@ -8,7 +8,7 @@ PY ?= python3.11
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONUNBUFFERED := 1
-SCENARIOS ?= default gpu_info nvidia_driver qsfp_network nccl ray_cluster vllm offline proxmox
+SCENARIOS ?= default gpu_info nvidia_driver qsfp_network nccl ray_cluster vllm proxy offline proxmox
 INVENTORY ?= inventories/lab
 
 .PHONY: setup apt venv lab-up lab-down lab-status site lint unit preflight-corpus sanity package molecule test clean
@@ -16,9 +16,10 @@ INVENTORY ?= inventories/lab
 setup: apt venv
 
 # The Debian packages of the controller. chromium: the unit test that opens the fleet report's HTML
-# in a headless browser. The stamp names the list, so a machine set up before a package joined it
-# installs that package on the next run.
-APT_PACKAGES := lxc debootstrap nftables openssh-client rsync iproute2 equivs dpkg-dev apt-utils chromium
+# in a headless browser. tinyproxy: the site's proxy of molecule `proxy`, run as the scenario's own
+# process (the system service stays unused). The stamp names the list, so a machine set up before
+# a package joined it installs that package on the next run.
+APT_PACKAGES := lxc debootstrap nftables openssh-client rsync iproute2 equivs dpkg-dev apt-utils chromium tinyproxy
 APT_STAMP := .cache/apt-$(shell echo $(APT_PACKAGES) | cksum | cut -d' ' -f1).done
 apt: $(APT_STAMP)
 $(APT_STAMP):
@@ -88,7 +89,7 @@ preflight-corpus: setup
 # package) and then its scenarios, with its output in .cache/lane-b.log, shown at the end. Both must
 # pass. `make molecule` still runs every scenario one after the other.
 CHECKS := lint unit preflight-corpus sanity package
-LANE_A ?= default vllm gpu_info
+LANE_A ?= default vllm proxy gpu_info
 LANE_B ?= nvidia_driver qsfp_network nccl ray_cluster offline proxmox
 test: setup
 	@mkdir -p .cache && rm -f .cache/lane-b.rc
