@@ -34,13 +34,28 @@ def test_gpu_device_nodes_are_passed_through(host):
     assert host.run("stat -c %t /dev/nvidia-uvm").stdout.strip() == "%x" % 508
 
 
+def _passed_paths(conf_text):
+    """The device nodes a Proxmox config passes: devN entries (8.1 and later) or lxc.mount.entry lines (before)."""
+    paths = []
+    for line in conf_text.split("\n[")[0].splitlines():
+        key, _, value = line.partition(":")
+        if key.startswith("dev") and key[3:].isdigit():
+            paths.append(value.strip().split(",")[0])
+        elif key == "lxc.mount.entry":
+            paths.append(value.split()[0])
+    return paths
+
+
 def test_the_host_config_names_only_its_gpus(host):
     name = _name(host)
     with open(os.path.join(STATE, "etc/pve/lxc/%d.conf" % VMID[name])) as f:
-        lines = [ln.strip() for ln in f if ln.startswith("dev")]
-    paths = [ln.split(":", 1)[1].strip().split(",")[0] for ln in lines]
-    assert [p for p in paths if p.startswith("/dev/nvidia") and p[11:].isdigit()] == ["/dev/nvidia%d" % i for i in GPUS[name]]
-    assert "/dev/nvidia-uvm" in paths
+        text = f.read()
+    paths = _passed_paths(text)
+    assert [p for p in paths if p[len("/dev/nvidia"):].isdigit()] == ["/dev/nvidia%d" % i for i in GPUS[name]], text
+    assert "/dev/nvidia-uvm" in paths and "/dev/nvidiactl" in paths, text
+    if "lxc.mount.entry" in text:
+        # Before Proxmox VE 8.1 the cgroup allows carry the host's nvidia-uvm major (508 on the double's host).
+        assert "lxc.cgroup2.devices.allow: c 508:* rwm" in text and "c 510:" not in text, text
 
 
 def test_driver_user_space_is_the_hosts(host):
