@@ -89,7 +89,9 @@ preflight-corpus: setup
 # package) and then its scenarios, with its output in .cache/lane-b.log, shown at the end. Both must
 # pass. `make molecule` still runs every scenario one after the other.
 CHECKS := lint unit preflight-corpus sanity package
-LANE_A ?= default vllm proxy gpu_info
+# proxy first: its check that pip asked the index through the proxy must not meet index pages another
+# scenario's pip left in the shared cache minutes before (pip keeps them up to ten minutes).
+LANE_A ?= proxy default vllm gpu_info
 LANE_B ?= nvidia_driver qsfp_network nccl ray_cluster offline proxmox
 test: setup
 	@mkdir -p .cache && rm -f .cache/lane-b.rc
