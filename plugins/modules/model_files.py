@@ -22,7 +22,7 @@ description:
     I(verify=full) hashes every file. A file that does not match is fetched again (hub) or removed
     and reported in C(bad) (directory), and the module fails unless I(fail_on_bad=false); it never
     reports a model with a bad file as verified.
-  - With I(state=info), changes nothing and returns the model's size according to the source (hub
+  - With I(mode=info), changes nothing and returns the model's size according to the source (hub
     metadata, a directory or tar archive given as I(source_path)), the bytes not yet on the node
     and the free space of the filesystem that holds I(path); with I(headroom) it fails when the
     model does not fit (what preflight asks before any download).
@@ -38,11 +38,11 @@ options:
     type: str
     choices: [huggingface, directory]
     default: huggingface
-  state:
-    description: C(present) fetches and verifies; C(info) only measures.
+  mode:
+    description: C(fetch) fetches and verifies; C(info) only measures.
     type: str
-    choices: [present, info]
-    default: present
+    choices: [fetch, info]
+    default: fetch
   repo:
     description: The hub repository (C(org/name)); with I(source=huggingface).
     type: str
@@ -62,11 +62,11 @@ options:
     description: The manifest the files are checked against (C(files), a list of path, size, sha256), for I(source=directory).
     type: dict
   source_path:
-    description: With I(state=info) and I(source=directory), the directory or tar archive whose size is the model's.
+    description: With I(mode=info) and I(source=directory), the directory or tar archive whose size is the model's.
     type: path
   expected_size:
     description:
-      - With I(state=info), the model's size in bytes when its source is elsewhere (the controller, the Ray head);
+      - With I(mode=info), the model's size in bytes when its source is elsewhere (the controller, the Ray head);
         the node then only reports and checks its free space.
     type: int
   verify:
@@ -103,7 +103,7 @@ EXAMPLES = r"""
 
 - name: Ask how large the model is and whether it fits (changes nothing)
   blackwell.vllm.model_files:
-    state: info
+    mode: info
     path: /var/lib/vllm/models/Qwen--Qwen2.5-7B/a09a35458c702b33eeacc393d103063234e8bc28
     repo: Qwen/Qwen2.5-7B
     revision: a09a35458c702b33eeacc393d103063234e8bc28
@@ -199,9 +199,9 @@ def _expected(module, p):
     revision = p["revision"] or "local"
     if p["manifest"] is not None:
         return mf.manifest_files(p["manifest"]), revision, None
-    if p["state"] == "info" and p["expected_size"] is not None:
+    if p["mode"] == "info" and p["expected_size"] is not None:
         return [{"path": ".", "size": p["expected_size"]}], revision, None
-    if p["state"] == "info" and p["source_path"]:
+    if p["mode"] == "info" and p["source_path"]:
         src = p["source_path"]
         if os.path.isdir(src):
             return mf.directory_files(src), revision, None
@@ -213,7 +213,7 @@ def _expected(module, p):
     if known:
         return mf.manifest_files(known), revision, None
     if not os.path.isdir(p["path"]):
-        if p["state"] == "info":
+        if p["mode"] == "info":
             return [], revision, None
         module.fail_json(msg="%s does not exist: a model_source local must be on the node (copied or on NFS) before the run" % p["path"])
     # First sight of a directory: its files as they are now become the manifest (later runs check against it).
@@ -233,7 +233,7 @@ def run(module):
     result = dict(changed=False, revision=revision, size=size, free=free, free_path=free_path, fetched=[], bad={},
                   removed=[], hashed=0, verified=False, manifest_path=manifest_path, bytes_fetched=0)
 
-    if p["state"] == "info":
+    if p["mode"] == "info":
         have = 0
         for f in expected:
             target = os.path.join(p["path"], f["path"])
@@ -318,7 +318,7 @@ def main():
         argument_spec=dict(
             path=dict(type="path", required=True),
             source=dict(type="str", choices=["huggingface", "directory"], default="huggingface"),
-            state=dict(type="str", choices=["present", "info"], default="present"),
+            mode=dict(type="str", choices=["fetch", "info"], default="fetch"),
             repo=dict(type="str"),
             revision=dict(type="str"),
             endpoint=dict(type="str"),

@@ -72,9 +72,9 @@ def test_check_mode_on_a_fresh_node_fetches_nothing(hub, tmp_path, monkeypatch):
 
 def test_info_measures_and_refuses_what_does_not_fit(hub, tmp_path, monkeypatch):
     dest = tmp_path / "info"
-    res, failed = lib.run_module(mod.main, args(hub, dest, state="info"), monkeypatch)
+    res, failed = lib.run_module(mod.main, args(hub, dest, mode="info"), monkeypatch)
     assert not failed and not res["changed"] and res["missing_bytes"] == res["size"] > 0
-    res, failed = lib.run_module(mod.main, args(hub, dest, state="info", headroom=1 << 60), monkeypatch)
+    res, failed = lib.run_module(mod.main, args(hub, dest, mode="info", headroom=1 << 60), monkeypatch)
     assert failed and "plus headroom 1048576.0 TiB" in res["msg"] and res["free_path"] in res["msg"]
     assert not dest.exists() and "hf_secret_token" not in json.dumps(res)
     # present refuses too, before fetching anything.
@@ -121,13 +121,13 @@ def test_local_directory_first_sight_then_guarded(tmp_path, monkeypatch):
 
 def test_info_of_a_controller_directory(hub, tmp_path, monkeypatch):
     src = tmp_path / "src"
-    res, failed = lib.run_module(mod.main, dict(path=str(tmp_path / "n"), source="directory", state="info", source_path=str(src)),
+    res, failed = lib.run_module(mod.main, dict(path=str(tmp_path / "n"), source="directory", mode="info", source_path=str(src)),
                                  monkeypatch)
     assert not failed and res["size"] == 300_000 + len('{"model_type": "llama"}\n')
 
 
 def test_info_with_an_expected_size(tmp_path, monkeypatch):
-    d = dict(path=str(tmp_path / "w"), source="directory", state="info", expected_size=12345)
+    d = dict(path=str(tmp_path / "w"), source="directory", mode="info", expected_size=12345)
     res, failed = lib.run_module(mod.main, d, monkeypatch)
     assert not failed and res["size"] == res["missing_bytes"] == 12345
     res, failed = lib.run_module(mod.main, dict(d, expected_size=1 << 62), monkeypatch)
