@@ -49,13 +49,9 @@ options:
       - Default is the E(LD_LIBRARY_PATH) of the module's own process.
     type: list
     elements: path
+extends_documentation_fragment:
+  - blackwell.vllm.attributes.read_only
 attributes:
-  check_mode:
-    support: full
-    description: It only reads, so check mode runs it as a normal run.
-  diff_mode:
-    support: none
-    description: It changes nothing, so there is no diff.
   facts:
     support: full
     description: Returns C(ansible_facts.blackwell_gpu).

@@ -74,13 +74,8 @@ options:
   nvcc_path:
     description: Path of C(nvcc) when O(gpu_info) is not given.
     type: path
-attributes:
-  check_mode:
-    support: full
-    description: It only reads, so check mode runs it as a normal run.
-  diff_mode:
-    support: none
-    description: It changes nothing, so there is no diff.
+extends_documentation_fragment:
+  - blackwell.vllm.attributes.read_only
 notes:
   - The driver must also support the CUDA version of the toolkit a capability needs; a driver too old for it
     fails with the branch that would be new enough.

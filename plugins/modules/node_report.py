@@ -98,13 +98,8 @@ options:
     type: str
     choices: [auto, nvml, nvidia_smi]
     default: auto
-attributes:
-  check_mode:
-    support: full
-    description: It only reads, so check mode runs it as a normal run.
-  diff_mode:
-    support: none
-    description: It changes nothing, so there is no diff.
+extends_documentation_fragment:
+  - blackwell.vllm.attributes.read_only
 requirements:
   - systemd (C(systemctl show)) and iproute2 (C(ip -j)) on the node
 notes:

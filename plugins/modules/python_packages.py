@@ -32,13 +32,8 @@ options:
     type: list
     elements: str
     default: [vllm, ray, torch, triton, transformers]
-attributes:
-  check_mode:
-    support: full
-    description: It only reads, so check mode runs it as a normal run.
-  diff_mode:
-    support: none
-    description: It changes nothing, so there is no diff.
+extends_documentation_fragment:
+  - blackwell.vllm.attributes.read_only
 requirements:
   - Python 3.8 or newer in the environment (C(importlib.metadata))
 """

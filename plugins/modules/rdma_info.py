@@ -57,13 +57,8 @@ options:
       - The folder C(/sys), C(/dev) and C(/usr/lib) are read under. C(/) on a node; a recorded tree in tests.
     type: path
     default: /
-attributes:
-  check_mode:
-    support: full
-    description: It only reads, so check mode runs it as a normal run.
-  diff_mode:
-    support: none
-    description: It changes nothing, so there is no diff.
+extends_documentation_fragment:
+  - blackwell.vllm.attributes.read_only
 notes:
   - The module does not fail when RDMA is missing or refused; the caller asserts on C(transport.refused) with
     C(transport.reason), which says what was found (devices, interfaces, userspace).
