@@ -140,3 +140,35 @@ def test_runtime_check_fails_when_another_vllm_runs(monkeypatch, site, tmp_path)
                                     "python": str(python)})
     assert failed and "not what runs" in res["msg"]
     assert json.dumps(res["runtime"]["cutlass_fp8"]["file_matches"]) == "false"
+
+
+def test_runtime_check_result_is_kept_until_what_it_depends_on_changes(monkeypatch, site, tmp_path):
+    sp, python = site
+    calls = tmp_path / "calls"
+    counting = tmp_path / "python-counting"
+    counting.write_text("#!/bin/sh\necho x >> %s\nexec %s \"$@\"\n" % (calls, python))
+    counting.chmod(0o755)
+    args = {"site_packages": str(sp), "version": "0.32.0", "patches": ["cutlass_fp8"], "python": str(counting)}
+    first, failed = run(monkeypatch, args)
+    assert not failed and first["runtime_check"] == "ran" and first["runtime"]["cutlass_fp8"]["ok"]
+    again, failed = run(monkeypatch, args)
+    assert not failed and again["runtime_check"] == "cached" and again["runtime"] == first["runtime"]
+    assert calls.read_text().count("x") == 1
+    # An edit to the patched file (the block left in place) is checked again, not trusted.
+    (sp / W8A8).write_text(text(sp, W8A8) + "\n# edited\n")
+    edited, failed = run(monkeypatch, args)
+    assert not failed and edited["runtime_check"] == "ran"
+    assert calls.read_text().count("x") == 2
+    # A new .pth file can put another vllm first on the path: checked again.
+    (sp / "other.pth").write_text("/nowhere\n")
+    res, failed = run(monkeypatch, args)
+    assert not failed and res["runtime_check"] == "ran"
+
+
+def test_check_mode_writes_no_kept_result(monkeypatch, site):
+    sp, python = site
+    args = {"site_packages": str(sp), "version": "0.32.0", "patches": ["cutlass_fp8"], "python": str(python)}
+    run(monkeypatch, args)
+    os.remove(sp / mod.CHECK_MARKER)
+    res, failed = run(monkeypatch, args, check_mode=True)
+    assert not failed and res["runtime_check"] == "ran" and not (sp / mod.CHECK_MARKER).exists()
