@@ -169,13 +169,27 @@ def test_filter_sidecar_documentation(name):
     _descriptions_are_text(doc, name)
 
 
+def _with_fragments(documentation):
+    """The documentation with the collection's own doc fragments merged in, as ansible-doc shows it."""
+    for name in documentation.get("extends_documentation_fragment", []):
+        namespace, collection, plugin, variable = name.split(".")
+        assert (namespace, collection) == ("blackwell", "vllm"), name
+        tree = ast.parse((ROOT / "plugins" / "doc_fragments" / ("%s.py" % plugin)).read_text())
+        cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ModuleDocFragment")
+        text = next(ast.literal_eval(a.value) for a in cls.body
+                    if isinstance(a, ast.Assign) and a.targets[0].id == variable.upper())
+        for key, value in yaml.safe_load(text).items():
+            documentation.setdefault(key, {}).update(value)
+    return documentation
+
+
 @pytest.mark.parametrize("module", ["gpu_info", "gpu_requirements"])
 def test_module_documentation_matches_argument_spec(module):
     source = (ROOT / "plugins" / "modules" / ("%s.py" % module)).read_text()
     tree = ast.parse(source)
     docs = {t.targets[0].id: ast.literal_eval(t.value) for t in tree.body
             if isinstance(t, ast.Assign) and getattr(t.targets[0], "id", "") in ("DOCUMENTATION", "EXAMPLES", "RETURN")}
-    documentation = yaml.safe_load(docs["DOCUMENTATION"])
+    documentation = _with_fragments(yaml.safe_load(docs["DOCUMENTATION"]))
     yaml.safe_load(docs["EXAMPLES"])
     returned = yaml.safe_load(docs["RETURN"])
     assert documentation["module"] == module
