@@ -102,6 +102,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.blackwell.vllm.plugins.module_utils.model_files import read_json, sha256_file, write_json
 from ansible_collections.blackwell.vllm.plugins.module_utils.vllm_patch import PATCHES, has_blocks, plan, strip_blocks
 
 RUNTIME_CHECK = r"""
@@ -154,41 +155,18 @@ print(json.dumps(out))
 CHECK_MARKER = ".blackwell-vllm-patch-check.json"
 
 
-def _file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_key(python, applied, site_packages):
     """What the runtime check's result depends on: the interpreter, the venv, the import path, the patched files."""
     parts = {"check": hashlib.sha256(RUNTIME_CHECK.encode()).hexdigest(), "python": python}
     try:
         parts["python_link"] = os.readlink(python)
     except OSError:
-        parts["python_sha256"] = _file_sha256(python) if os.path.isfile(python) else None
+        parts["python_sha256"] = sha256_file(python) if os.path.isfile(python) else None
     cfg = os.path.join(os.path.dirname(os.path.dirname(python)), "pyvenv.cfg")
-    parts["pyvenv_cfg"] = _file_sha256(cfg) if os.path.isfile(cfg) else None
-    parts["pth"] = {os.path.basename(f): _file_sha256(f) for f in sorted(glob.glob(os.path.join(site_packages, "*.pth")))}
-    parts["files"] = {name: [path, _file_sha256(path)] for name, path in sorted(applied.items())}
+    parts["pyvenv_cfg"] = sha256_file(cfg) if os.path.isfile(cfg) else None
+    parts["pth"] = {os.path.basename(f): sha256_file(f) for f in sorted(glob.glob(os.path.join(site_packages, "*.pth")))}
+    parts["files"] = {name: [path, sha256_file(path)] for name, path in sorted(applied.items())}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
-
-
-def read_marker(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
-
-
-def write_marker(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-    os.rename(tmp, path)
 
 
 def main():
@@ -257,7 +235,7 @@ def main():
     if p["python"] and applied and not (module.check_mode and changed):
         marker_path = os.path.join(p["site_packages"], CHECK_MARKER)
         key = check_key(p["python"], applied, p["site_packages"])
-        kept = read_marker(marker_path)
+        kept = read_json(marker_path) or {}
         if kept.get("key") == key and isinstance(kept.get("runtime"), dict) and \
                 sorted(kept["runtime"]) == sorted(applied) and all(r.get("ok") for r in kept["runtime"].values()):
             out.update(runtime=kept["runtime"], runtime_check="cached")
@@ -277,7 +255,7 @@ def main():
             module.fail_json(msg="patched code is not what runs for %s: %s" % (", ".join(bad), json.dumps(runtime)),
                              **out)
         if not module.check_mode:
-            write_marker(marker_path, {"key": key, "runtime": runtime})
+            write_json(marker_path, {"key": key, "runtime": runtime})
     module.exit_json(**out)
 
 
